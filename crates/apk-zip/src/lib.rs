@@ -1,0 +1,1 @@
+//! apk-zip (stub)

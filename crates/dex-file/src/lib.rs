@@ -1,0 +1,1 @@
+//! dex-file (stub)
