@@ -1,1 +1,61 @@
-fn main() {}
+//! `interdict`: assess untrusted apps, decide a ban list, enforce it, prove it.
+//!
+//! This crate is the only one that knows clap and the terminal.
+//! Each subcommand parses its arguments, does the file I/O and calls a library crate.
+
+mod assess_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Enforce a prohibited-applications directive on the devices your organization issues:
+/// from evidence (assess), to decision (policy), to removal and proof.
+#[derive(Debug, Parser)]
+#[command(name = "interdict", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Statically analyse untrusted APKs without running or extracting them.
+    ///
+    /// Reads each APK the way Android does (central directory first, attributes
+    /// by resource id, DEX files in ART's load order) and reports identity,
+    /// permissions, components, code and every structural anomaly.
+    ///
+    /// Examples:
+    ///   interdict assess app.apk
+    ///   interdict assess --format json --output report.json apks/
+    ///   interdict assess --format jsonl --jobs 2 a.apk b.apk
+    ///
+    /// Exit status: 0 when every input was assessed, 2 when any input was
+    /// unreadable or not an APK (its error object is still reported).
+    Assess(assess_cmd::AssessArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Assess(args) => assess_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("interdict: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,341 @@
+//! `interdict assess`: files and directories in, one report per APK out.
+
+use std::fs;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use apk_analysis::{FileInfo, Limits, Options};
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A short summary per APK, for people.
+    Text,
+    /// One JSON array of report objects (schema interdict.assessment/v1).
+    Json,
+    /// One JSON report object per line, in input order.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AssessArgs {
+    /// APK files, or directories searched recursively for *.apk.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Write the report to FILE instead of standard output (written to a temporary file, then renamed).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Assess this many files in parallel (default: all cores).
+    #[arg(long, short, value_name = "N")]
+    jobs: Option<usize>,
+
+    /// Include every dotted DEX class name in `dex.class_names` (large).
+    #[arg(long)]
+    include_classes: bool,
+
+    /// Include every DEX string constant in `dex.string_values` (large).
+    #[arg(long)]
+    include_strings: bool,
+
+    /// Refuse archives with more entries than this.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
+    max_entries: usize,
+
+    /// Refuse to inflate any single entry beyond this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_entry_size)]
+    max_entry_size: u64,
+
+    /// Refuse to inflate more than this many bytes in total per APK.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_total_inflated)]
+    max_total_size: u64,
+
+    /// Refuse entries whose inflated/compressed ratio exceeds this (zip-bomb guard).
+    #[arg(long, value_name = "RATIO", default_value_t = Limits::default().max_ratio)]
+    max_ratio: u64,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Expands directories into the `*.apk` files under them, sorted, keeping the given order of arguments.
+fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .follow_links(false)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(walkdir::DirEntry::into_path)
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("apk"))
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// One input's outcome, serialised.
+struct Outcome {
+    json: String,
+    text: String,
+    ok: bool,
+}
+
+fn assess_one(path: &Path, options: &Options) -> Outcome {
+    let shown = path.display().to_string();
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) => {
+            let report = apk_analysis::error_report(
+                FileInfo {
+                    path: shown.clone(),
+                    ..FileInfo::default()
+                },
+                "unreadable",
+                format!("cannot read {shown}: {e}"),
+            );
+            return Outcome {
+                json: serde_json::to_string(&report).unwrap_or_default(),
+                text: format!("{shown}: error: {}\n", report.error.message),
+                ok: false,
+            };
+        }
+    };
+    let file = FileInfo {
+        path: shown.clone(),
+        size: data.len() as u64,
+        sha256: apk_analysis::sha256_hex(&data),
+    };
+    match apk_analysis::assess_with_file(file.clone(), &data, options) {
+        Ok(report) => Outcome {
+            json: serde_json::to_string(&report).unwrap_or_default(),
+            text: text_summary(&report),
+            ok: true,
+        },
+        Err(e) => {
+            let report = apk_analysis::error_report(file, e.code(), e.to_string());
+            Outcome {
+                json: serde_json::to_string(&report).unwrap_or_default(),
+                text: format!("{shown}: error ({}): {}\n", e.code(), e),
+                ok: false,
+            }
+        }
+    }
+}
+
+/// Escapes control characters so attacker-chosen manifest strings cannot drive the terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn text_summary(r: &apk_analysis::Assessment) -> String {
+    let a = &r.app;
+    let mut s = String::new();
+    let opt = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
+    s.push_str(&format!("{}\n", clean(&r.file.path)));
+    s.push_str(&format!(
+        "  package   {}  version {} ({})\n",
+        clean(&a.package),
+        clean(a.version_name.as_deref().unwrap_or("-")),
+        a.version_code.map_or("-".to_owned(), |v| v.to_string()),
+    ));
+    s.push_str(&format!(
+        "  label     {}\n",
+        clean(a.label.as_deref().unwrap_or("-"))
+    ));
+    s.push_str(&format!(
+        "  sdk       min {}  target {}  compile {}\n",
+        opt(a.min_sdk),
+        opt(a.target_sdk),
+        opt(a.compile_sdk)
+    ));
+    let mut flags = Vec::new();
+    if a.debuggable {
+        flags.push("debuggable");
+    }
+    if a.allow_backup {
+        flags.push("backup-allowed");
+    }
+    if a.uses_cleartext_traffic {
+        flags.push("cleartext-allowed");
+    }
+    s.push_str(&format!(
+        "  flags     {}\n",
+        if flags.is_empty() { "-".to_owned() } else { flags.join(", ") }
+    ));
+    let exported = r.components.iter().filter(|c| c.exported).count();
+    s.push_str(&format!(
+        "  perms     {} requested, {} declared;  components {} ({} exported)\n",
+        r.permissions.len(),
+        r.declared_permissions.len(),
+        r.components.len(),
+        exported
+    ));
+    s.push_str(&format!(
+        "  code      {} dex, {} classes, {} strings;  {} native libs;  {} embedded\n",
+        r.dex.files.len(),
+        r.dex.classes,
+        r.dex.strings,
+        r.native_libs.len(),
+        r.embedded.len()
+    ));
+    if !r.anomalies.is_empty() {
+        let mut codes: Vec<&str> = r.anomalies.iter().map(|a| a.code.as_str()).collect();
+        codes.dedup();
+        codes.truncate(6);
+        s.push_str(&format!(
+            "  anomalies {}: {}\n",
+            r.anomalies.len(),
+            codes.join(", ")
+        ));
+    }
+    s
+}
+
+pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
+    let inputs = collect_inputs(&args.paths);
+    if inputs.is_empty() {
+        anyhow::bail!(
+            "no APK found under {}; give .apk files or directories that contain them",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let options = Options {
+        limits: Limits {
+            max_entries: args.max_entries,
+            max_entry_size: args.max_entry_size,
+            max_total_inflated: args.max_total_size,
+            max_ratio: args.max_ratio,
+        },
+        include_classes: args.include_classes,
+        include_strings: args.include_strings,
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, inputs.len());
+
+    let progress = (!args.no_progress && inputs.len() > 1 && io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} assessing [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    });
+
+    // Workers take the next index; results land in their slot so output keeps input order.
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Outcome>>> = inputs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = inputs.get(i) else { break };
+                let outcome = assess_one(path, &options);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(outcome);
+                }
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+
+    let outcomes: Vec<Outcome> = slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect();
+    let all_ok = outcomes.iter().all(|o| o.ok);
+
+    let write = |w: &mut dyn Write| -> io::Result<()> {
+        match args.format {
+            Format::Text => {
+                for o in &outcomes {
+                    w.write_all(o.text.as_bytes())?;
+                }
+            }
+            Format::Json => {
+                w.write_all(b"[")?;
+                for (i, o) in outcomes.iter().enumerate() {
+                    if i > 0 {
+                        w.write_all(b",\n")?;
+                    }
+                    w.write_all(o.json.as_bytes())?;
+                }
+                w.write_all(b"]\n")?;
+            }
+            Format::Jsonl => {
+                for o in &outcomes {
+                    w.write_all(o.json.as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+            }
+        }
+        w.flush()
+    };
+    match &args.output {
+        Some(out) => {
+            let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let tmp = dir.join(format!(
+                ".{}.tmp-{}",
+                out.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+                std::process::id()
+            ));
+            {
+                let f = fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create {}", tmp.display()))?;
+                let mut w = BufWriter::new(f);
+                write(&mut w).with_context(|| format!("cannot write {}", tmp.display()))?;
+                w.into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("cannot sync {}", tmp.display()))?;
+            }
+            fs::rename(&tmp, out)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            write(&mut w).context("cannot write to standard output")?;
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
