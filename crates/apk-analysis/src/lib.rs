@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod code;
+pub use code::CodeIndex;
 mod manifest;
 pub mod report;
 
@@ -30,6 +31,8 @@ pub struct Options {
     pub include_classes: bool,
     /// Put every DEX string in `dex.string_values`.
     pub include_strings: bool,
+    /// Build a [`CodeIndex`] of every type and string (needed by risk analysis).
+    pub index_code: bool,
 }
 
 /// Why a file could not be assessed.
