@@ -103,7 +103,7 @@ pub(crate) fn read(
                 if let Some(values) = dex.string_values.as_mut() {
                     values.extend(file.strings().filter_map(Result::ok).map(|s| s.into_owned()));
                 }
-                if options.index_code {
+                if options.index_code || options.risk.is_some() {
                     let file_no = dex.files.len() as u32;
                     for t in 0..file.type_count() {
                         if let Some(n) = file.type_descriptor(t).ok().and_then(dex_file::descriptor_to_java) {
@@ -188,10 +188,10 @@ fn native_lib(name: &str, entry: &Entry) -> Option<NativeLib> {
     })
 }
 
-/// Classifies an entry as hidden code by its name, or by the magic of a stored entry.
-/// Compressed entries are never inflated just to look (that would make every image a cost).
+/// Classifies an entry as hidden code by its name, or by its first bytes.
+/// Sniffing inflates only the first few bytes of an entry, so images and assets are never inflated whole.
 fn embedded_kind(archive: &Archive<'_>, name: &str, entry: &Entry) -> Option<&'static str> {
-    if entry.is_dir() {
+    if entry.is_dir() || entry.uncompressed_size < 22 {
         return None;
     }
     let lower = name.to_ascii_lowercase();
@@ -206,15 +206,16 @@ fn embedded_kind(archive: &Archive<'_>, name: &str, entry: &Entry) -> Option<&'s
             return Some(kind);
         }
     }
-    if entry.method == 0 {
-        if let Ok(raw) = archive.raw_data(entry) {
-            if dex_file::has_dex_magic(raw) {
-                return Some("dex");
-            }
-            if raw.starts_with(b"PK\x03\x04") {
-                return Some("zip");
-            }
-        }
+    // The signature files and resources.arsc are known formats; everything else is sniffed.
+    if lower.starts_with("meta-inf/") || lower == "resources.arsc" || lower == "androidmanifest.xml" {
+        return None;
     }
-    None
+    let head = archive.peek(entry, 8).ok()?;
+    if dex_file::has_dex_magic(&head) {
+        Some("dex")
+    } else if head.starts_with(b"PK\x03\x04") {
+        Some("zip")
+    } else {
+        None
+    }
 }

@@ -126,6 +126,40 @@ impl<'a> Archive<'a> {
         Ok(out)
     }
 
+    /// The first `n` (at most 64) uncompressed bytes of an entry, for sniffing magic numbers.
+    ///
+    /// Only as much of a deflate stream as needed is inflated, so this costs microseconds whatever the entry's size,
+    /// and it neither counts towards the inflation budget nor records anomalies.
+    /// Entries with unknown methods are sniffed as stored bytes.
+    pub fn peek(&self, entry: &Entry, n: usize) -> Result<Vec<u8>, ZipError> {
+        let raw = self.raw_data(entry)?;
+        let n = n.min(64);
+        if entry.method != 8 {
+            return Ok(raw.get(..n.min(raw.len())).unwrap_or_default().to_vec());
+        }
+        let mut out = vec![0u8; n];
+        let mut inflater = Decompress::new(false);
+        let mut filled = 0usize;
+        // Each call makes progress or ends; a few hundred rounds cover any header a deflate stream can hold.
+        for _ in 0..1024 {
+            let in_pos = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+            let Some(input) = raw.get(in_pos..) else { break };
+            let status = inflater
+                .decompress(input, &mut out[filled..], FlushDecompress::None)
+                .map_err(|e| ZipError::Inflate {
+                    name: display_name(&entry.name),
+                    offset: entry.data_offset,
+                    detail: e.to_string(),
+                })?;
+            filled = usize::try_from(inflater.total_out()).unwrap_or(n).min(n);
+            if filled >= n || matches!(status, Status::StreamEnd) || input.is_empty() {
+                break;
+            }
+        }
+        out.truncate(filled);
+        Ok(out)
+    }
+
     /// Anomalies found by [`Archive::read`] so far (each entry and code at most once), sorted by offset.
     ///
     /// Their offset is the entry's central-directory record ([`Entry::cd_entry_offset`]).

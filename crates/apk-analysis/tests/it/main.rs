@@ -2,6 +2,7 @@
 
 mod differential;
 mod hostile;
+mod model;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +27,15 @@ pub(crate) fn tool(cmd: &str, args: &[&str]) -> String {
         "{cmd} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a tool and returns its standard output whatever its exit status.
+pub(crate) fn tool_lenient(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
