@@ -235,6 +235,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         include_classes: args.include_classes,
         include_strings: args.include_strings,
         index_code: false,
+        ..Options::default()
     };
     let jobs = args
         .jobs
