@@ -1,0 +1,473 @@
+//! `policy check`: everything wrong or risky in a policy, with locations.
+
+use crate::date::Date;
+use crate::eval::{app_glob, CompiledPolicy};
+use crate::inventory::App;
+use crate::model::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The policy must not be used.
+    Error,
+    /// The policy works but probably not as intended.
+    Warning,
+}
+
+/// One finding of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable code, e.g. `duplicate-id`.
+    pub code: &'static str,
+    /// `file:line:column`.
+    pub location: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}: {sev}[{}]: {}",
+            self.location, self.code, self.message
+        )
+    }
+}
+
+/// Whether any diagnostic is an error.
+pub fn has_errors(d: &[Diagnostic]) -> bool {
+    d.iter().any(|d| d.severity == Severity::Error)
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Representative system apps an allowlist must not flag.
+const SYSTEM_APPS: &[(Platform, &[&str])] = &[
+    (
+        Platform::Android,
+        &[
+            "android",
+            "com.android.systemui",
+            "com.android.settings",
+            "com.android.phone",
+            "com.google.android.gms",
+            "com.android.vending",
+        ],
+    ),
+    (
+        Platform::Ios,
+        &[
+            "com.apple.Preferences",
+            "com.apple.mobilesafari",
+            "com.apple.MobileSMS",
+        ],
+    ),
+    (Platform::Macos, &["com.apple.finder", "com.apple.Safari"]),
+];
+
+/// Checks a policy at date `at` (for expiry). Diagnostics are sorted by location.
+pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut push = |severity, code, loc: Loc, message: String| {
+        out.push((
+            loc,
+            Diagnostic {
+                severity,
+                code,
+                location: p.at(loc),
+                message,
+            },
+        ));
+    };
+    use Severity::{Error, Warning};
+
+    // Duplicates.
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    for r in &p.rules {
+        if let Some(first) = seen.insert(r.id.as_str(), r.loc) {
+            push(
+                Error,
+                "duplicate-id",
+                r.loc,
+                format!("rule id `{}` already used at {}", r.id, p.at(first)),
+            );
+        }
+    }
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    for e in &p.exceptions {
+        if let Some(first) = seen.insert(e.id.as_str(), e.loc) {
+            push(
+                Error,
+                "duplicate-id",
+                e.loc,
+                format!("exception id `{}` already used at {}", e.id, p.at(first)),
+            );
+        }
+    }
+    let mut seen: HashMap<String, Loc> = HashMap::new();
+    for v in &p.vendors {
+        if let Some(first) = seen.insert(v.name.to_lowercase(), v.loc) {
+            push(
+                Error,
+                "duplicate-id",
+                v.loc,
+                format!("vendor `{}` already defined at {}", v.name, p.at(first)),
+            );
+        }
+        for s in &v.signer_sha256 {
+            if !is_hex(s, 64) {
+                push(
+                    Error,
+                    "bad-digest",
+                    v.loc,
+                    format!(
+                        "vendor `{}`: `{s}` is not a SHA-256 digest (64 hex digits)",
+                        v.name
+                    ),
+                );
+            }
+        }
+        for s in &v.signer_sha1 {
+            if !is_hex(s, 40) {
+                push(
+                    Error,
+                    "bad-digest",
+                    v.loc,
+                    format!(
+                        "vendor `{}`: `{s}` is not a SHA-1 digest (40 hex digits)",
+                        v.name
+                    ),
+                );
+            }
+        }
+        for pre in &v.package_prefixes {
+            if !pre.ends_with('.') || pre.len() < 2 {
+                push(Error, "bad-prefix", v.loc, format!("vendor `{}`: package prefix `{pre}` must end with `.` (e.g. `com.tencent.`)", v.name));
+            }
+        }
+        if v.app_ids.is_empty()
+            && v.package_prefixes.is_empty()
+            && v.signer_sha256.is_empty()
+            && v.signer_sha1.is_empty()
+            && v.publishers.is_empty()
+        {
+            push(Warning, "empty-vendor", v.loc, format!("vendor `{}` has no app ids, prefixes, signers or publishers: rules naming it match nothing", v.name));
+        }
+    }
+
+    // Rules.
+    for r in &p.rules {
+        if r.app_ids.is_empty()
+            && r.signer_sha256.is_empty()
+            && r.signer_sha1.is_empty()
+            && r.vendors.is_empty()
+        {
+            push(
+                Error,
+                "no-matcher",
+                r.loc,
+                format!(
+                    "rule `{}` has no app_ids, signer_sha256, signer_sha1 or vendors",
+                    r.id
+                ),
+            );
+        }
+        for a in &r.app_ids {
+            if a.value.is_empty() {
+                push(Error, "bad-glob", a.loc, "empty app id".into());
+            } else if is_glob(&a.value) {
+                if let Err(e) = app_glob(&a.value) {
+                    push(
+                        Error,
+                        "bad-glob",
+                        a.loc,
+                        format!("bad glob `{}`: {}", a.value, e.kind()),
+                    );
+                } else if a.value.chars().all(|c| c == '*') && r.action == Action::Prohibit {
+                    push(
+                        Warning,
+                        "match-all",
+                        a.loc,
+                        format!("rule `{}` prohibits every app", r.id),
+                    );
+                }
+            }
+        }
+        for s in &r.signer_sha256 {
+            if !is_hex(&s.value, 64) {
+                push(
+                    Error,
+                    "bad-digest",
+                    s.loc,
+                    format!("`{}` is not a SHA-256 digest (64 hex digits)", s.value),
+                );
+            }
+        }
+        for s in &r.signer_sha1 {
+            if !is_hex(&s.value, 40) {
+                push(
+                    Error,
+                    "bad-digest",
+                    s.loc,
+                    format!("`{}` is not a SHA-1 digest (40 hex digits)", s.value),
+                );
+            }
+        }
+        for v in &r.vendors {
+            if p.vendor(&v.value).is_none() {
+                push(Error, "unknown-vendor", v.loc, format!("vendor `{}` is not in the vendor catalog (add a [[vendors]] table or pass --vendors FILE)", v.value));
+            }
+        }
+        if r.action == Action::Prohibit && r.authority.is_none() {
+            push(
+                Warning,
+                "no-authority",
+                r.loc,
+                format!("prohibit rule `{}` names no authority", r.id),
+            );
+        }
+    }
+
+    // Exceptions.
+    for e in &p.exceptions {
+        match p.rule(&e.rule.value) {
+            None => push(
+                Error,
+                "missing-rule",
+                e.rule.loc,
+                format!(
+                    "exception `{}` points at rule `{}`, which does not exist",
+                    e.id, e.rule.value
+                ),
+            ),
+            Some(r) if r.action != Action::Prohibit => push(
+                Warning,
+                "pointless-exception",
+                e.rule.loc,
+                format!(
+                    "exception `{}` relaxes rule `{}`, which does not prohibit",
+                    e.id, r.id
+                ),
+            ),
+            Some(_) => {}
+        }
+        if e.devices.is_empty() && e.groups.is_empty() {
+            push(
+                Error,
+                "blanket-exception",
+                e.loc,
+                format!("exception `{}` covers no devices or groups", e.id),
+            );
+        }
+        if e.requester.trim().eq_ignore_ascii_case(e.approver.trim()) {
+            push(
+                Error,
+                "self-approved",
+                e.loc,
+                format!(
+                    "exception `{}` is approved by its own requester `{}`",
+                    e.id, e.approver
+                ),
+            );
+        }
+        if e.justification.trim().is_empty() {
+            push(
+                Error,
+                "no-justification",
+                e.loc,
+                format!("exception `{}` has an empty justification", e.id),
+            );
+        }
+        if let Some(g) = e.granted {
+            if e.expires < g {
+                push(
+                    Error,
+                    "bad-dates",
+                    e.loc,
+                    format!(
+                        "exception `{}` expires ({}) before it is granted ({g})",
+                        e.id, e.expires
+                    ),
+                );
+            } else if e
+                .expires
+                .days_since_epoch()
+                .saturating_sub(g.days_since_epoch())
+                > 366
+            {
+                push(
+                    Warning,
+                    "long-exception",
+                    e.loc,
+                    format!(
+                        "exception `{}` lasts more than a year ({g} to {})",
+                        e.id, e.expires
+                    ),
+                );
+            }
+        }
+        if e.expires < at {
+            push(
+                Warning,
+                "expired-exception",
+                e.loc,
+                format!(
+                    "exception `{}` expired on {}; remove it or renew it",
+                    e.id, e.expires
+                ),
+            );
+        }
+    }
+
+    // Shadowed rules and allowlist safety need the compiled indexes; compile a copy without
+    // the matchers already reported as errors so the other checks still run.
+    let mut clean = p.clone();
+    for r in &mut clean.rules {
+        r.app_ids
+            .retain(|a| !is_glob(&a.value) || app_glob(&a.value).is_ok());
+        r.vendors.retain(|v| p.vendor(&v.value).is_some());
+    }
+    if let Ok(cp) = CompiledPolicy::new(&clean) {
+        let p = &clean;
+        for (j, r) in p.rules.iter().enumerate() {
+            if let Some(i) = shadowed_by(p, &cp, j) {
+                if let Some(prev) = p.rules.get(i) {
+                    push(Warning, "shadowed", r.loc, format!(
+                        "rule `{}` never decides: earlier rule `{}` ({}) matches every app it matches, on the same devices",
+                        r.id, prev.id, p.at(prev.loc)
+                    ));
+                }
+            }
+        }
+        if p.mode == Mode::Allowlist {
+            let mut scratch = Vec::new();
+            for (platform, apps) in SYSTEM_APPS {
+                let flagged: Vec<&str> = apps
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        let app = probe_app(id, None);
+                        let mut best: Option<usize> = None;
+                        cp.for_each_hit(&app, &mut scratch, |h, _| {
+                            let ok = p.rules.get(h.rule).is_some_and(|r| r.applies_to(*platform));
+                            if ok && best.is_none_or(|b| h.rule < b) {
+                                best = Some(h.rule);
+                            }
+                        });
+                        best.and_then(|b| p.rules.get(b))
+                            .is_none_or(|r| r.action == Action::Prohibit)
+                    })
+                    .collect();
+                if flagged.len() == apps.len() {
+                    push(Warning, "allowlist-system-apps", Loc { line: 1, column: 1 }, format!(
+                        "allowlist mode would flag every {platform} system app (e.g. {}); allow them explicitly (e.g. an allow rule for {})",
+                        flagged.join(", "),
+                        match platform { Platform::Android => "`android`, `com.android.*`, `com.google.android.*`", _ => "`com.apple.*`" }
+                    ));
+                } else if !flagged.is_empty() {
+                    push(
+                        Warning,
+                        "allowlist-system-apps",
+                        Loc { line: 1, column: 1 },
+                        format!(
+                            "allowlist mode would flag {platform} system apps: {}",
+                            flagged.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.code.cmp(b.1.code)));
+    out.into_iter().map(|(_, d)| d).collect()
+}
+
+fn probe_app(id: &str, signer: Option<&str>) -> App {
+    App {
+        id: id.to_string(),
+        version: None,
+        version_code: None,
+        signers: signer.map(|s| vec![s.to_string()]).unwrap_or_default(),
+        installer: None,
+        publisher: None,
+    }
+}
+
+fn superset<T: PartialEq>(wide: &[T], narrow: &[T]) -> bool {
+    wide.is_empty() || (!narrow.is_empty() && narrow.iter().all(|x| wide.contains(x)))
+}
+
+/// The first earlier rule that makes rule `j` unreachable, if any.
+fn shadowed_by(p: &Policy, cp: &CompiledPolicy<'_>, j: usize) -> Option<usize> {
+    let r = p.rules.get(j)?;
+    let mut probes: Vec<App> = Vec::new();
+    for a in &r.app_ids {
+        probes.push(probe_app(&a.value, None));
+    }
+    for s in r.signer_sha256.iter().chain(&r.signer_sha1) {
+        probes.push(probe_app("", Some(&s.value)));
+    }
+    let mut scratch = Vec::new();
+    // Per probe: the earlier rules that match it.
+    let mut sets: Vec<HashSet<usize>> = Vec::new();
+    for probe in &probes {
+        let mut s = HashSet::new();
+        cp.for_each_hit(probe, &mut scratch, |h, _| {
+            if h.rule < j {
+                s.insert(h.rule);
+            }
+        });
+        sets.push(s);
+    }
+    for v in &r.vendors {
+        let s: HashSet<usize> = p
+            .rules
+            .iter()
+            .enumerate()
+            .take(j)
+            .filter(|(_, pr)| {
+                pr.vendors
+                    .iter()
+                    .any(|pv| pv.value.eq_ignore_ascii_case(&v.value))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        sets.push(s);
+    }
+    let (first, rest) = sets.split_first()?;
+    let mut candidates: Vec<usize> = first
+        .iter()
+        .copied()
+        .filter(|i| rest.iter().all(|s| s.contains(i)))
+        .collect();
+    candidates.sort_unstable();
+    candidates.into_iter().find(|&i| {
+        p.rules.get(i).is_some_and(|e| {
+            superset(&e.platforms, &r.platforms)
+                && superset(&e.scope.groups, &r.scope.groups)
+                && e.scope
+                    .exclude_groups
+                    .iter()
+                    .all(|g| r.scope.exclude_groups.contains(g))
+                && superset(&e.scope.ownership, &r.scope.ownership)
+                && match (e.effective, r.effective) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(a), Some(b)) => a <= b,
+                }
+        })
+    })
+}
