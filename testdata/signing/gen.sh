@@ -1,0 +1,108 @@
+#!/bin/sh
+# Generates the signing fixture matrix for crates/apk-signature: keys, unsigned base APKs, and APKs
+# signed with Debian's apksigner (key types x schemes, lineage rotation, several signers, source stamp).
+# Defects are made afterwards by mutating these files in Rust (crates/apk-signature/tests/it/fixtures.rs).
+#
+# Usage: gen.sh OUT_DIR        (OUT_DIR must not exist yet; the test harness renames it into place)
+# Writes OUT_DIR/apks/*.apk and OUT_DIR/index.txt ("<file> <minSdk>" per line).
+# Needs: aapt, zipalign, apksigner, openssl, framework-res.apk (Debian packages).
+set -eu
+OUT=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+FW=/usr/share/android-framework-res/framework-res.apk
+mkdir -p "$OUT/keys" "$OUT/apks" "$OUT/work"
+K=$OUT/keys
+W=$OUT/work
+A=$OUT/apks
+
+# ---- keys: PKCS#8 DER private key + DER certificate -------------------------------------------
+mkcert() { # name keyfile.pem
+    openssl req -new -x509 -key "$2" -out "$W/$1.crt.pem" -days 9000 -sha256 \
+        -subj "/C=DE/O=Interdict Test/OU=Signing/CN=$1" 2>/dev/null
+    openssl x509 -in "$W/$1.crt.pem" -outform DER -out "$K/$1.der"
+    openssl pkcs8 -topk8 -nocrypt -in "$2" -outform DER -out "$K/$1.pk8"
+}
+for bits in 1024 2048 3072 4096; do
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:$bits -out "$W/rsa$bits.pem" 2>/dev/null
+    mkcert rsa$bits "$W/rsa$bits.pem"
+done
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/rsa2048b.pem" 2>/dev/null
+mkcert rsa2048b "$W/rsa2048b.pem"
+for c in 256 384 521; do
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-$c -out "$W/ec$c.pem" 2>/dev/null
+    mkcert ec$c "$W/ec$c.pem"
+done
+for i in 1 2 3 4 5 6 7 8 9 10 11; do
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/s$i.pem" 2>/dev/null
+    mkcert s$i "$W/s$i.pem"
+done
+openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:1024 -pkeyopt dsa_paramgen_q_bits:160 \
+    -out "$W/dsa1024.param" 2>/dev/null
+openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 -pkeyopt dsa_paramgen_q_bits:256 \
+    -out "$W/dsa2048.param" 2>/dev/null
+for bits in 1024 2048; do
+    openssl genpkey -paramfile "$W/dsa$bits.param" -out "$W/dsa$bits.pem" 2>/dev/null
+    mkcert dsa$bits "$W/dsa$bits.pem"
+done
+
+# ---- unsigned base APKs: minSdk 14, 18, 21, 24, 28; a multi-chunk stored asset and a deflated one -------
+mkdir -p "$W/assets"
+head -c 3000000 /dev/urandom > "$W/assets/big.bin"
+i=0; while [ $i -lt 2000 ]; do echo "line $i of a compressible text asset"; i=$((i+1)); done > "$W/assets/text.txt"
+for min in 14 18 21 24 28; do
+    mkdir -p "$W/m$min"
+    sed "s/@MIN@/$min/" "$HERE/AndroidManifest.xml.in" > "$W/m$min/AndroidManifest.xml"
+    aapt package -f -0 bin -M "$W/m$min/AndroidManifest.xml" -I "$FW" -A "$W/assets" -F "$W/raw$min.apk" >/dev/null
+    zipalign -f 4 "$W/raw$min.apk" "$W/base$min.apk"
+done
+cp "$W/base14.apk" "$A/unsigned.apk"
+echo "unsigned.apk 14" >> "$OUT/index.txt"
+
+signer() { echo "--key $K/$1.pk8 --cert $K/$1.der"; }
+sign() { # out minSdk flags...
+    out=$1; min=$2; shift 2
+    # shellcheck disable=SC2068
+    apksigner sign $@ --out "$A/$out" "$W/base$min.apk"
+    echo "$out $min" >> "$OUT/index.txt"
+}
+
+# ---- key types x schemes ------------------------------------------------------------------------
+for k in rsa1024 rsa2048 rsa3072 rsa4096 ec256 ec384 ec521 dsa1024 dsa2048; do
+    case $k in ec*) lo=18 ;; dsa2048) lo=21 ;; *) lo=14 ;; esac   # v1: ECDSA needs 18, SHA256withDSA 21
+    sign v1-$k.apk $lo --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer $k)
+    sign v2-$k.apk 24 --v1-signing-enabled false --v2-signing-enabled true --v3-signing-enabled false $(signer $k)
+    sign v3-$k.apk 28 --v1-signing-enabled false --v2-signing-enabled false --v3-signing-enabled true $(signer $k)
+    sign v123-$k.apk $lo --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true $(signer $k)
+done
+# v1 with SHA-256 digests (minSdk >= 18), v1+v2, v2+v3.
+sign v1-min24-rsa2048.apk 24 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer rsa2048)
+sign v1-min24-ec256.apk 24 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer ec256)
+sign v12-rsa2048.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled false $(signer rsa2048)
+sign v23-ec256.apk 24 --v1-signing-enabled false --v2-signing-enabled true --v3-signing-enabled true $(signer ec256)
+# Several signers (v3 allows only one, so v1 and/or v2 only).
+sign two-signers-v12.apk 18 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled false \
+    $(signer rsa2048) --next-signer $(signer ec256)
+sign two-signers-v2.apk 24 --v1-signing-enabled false --v2-signing-enabled true --v3-signing-enabled false \
+    $(signer rsa2048) --next-signer $(signer dsa2048)
+ten="$(signer s1)"; for i in 2 3 4 5 6 7 8 9 10; do ten="$ten --next-signer $(signer s$i)"; done
+sign v1-10-signers.apk 18 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $ten
+# An eleventh v1 signer, merged into v1-10-signers.apk by the Rust mutator (apksigner cannot exceed 10).
+sign v1-s11.apk 18 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false \
+    --v1-signer-name S11 $(signer s11)
+sign v2-10-signers.apk 24 --v1-signing-enabled false --v2-signing-enabled true --v3-signing-enabled false $ten
+# Key rotation (v3 proof-of-rotation lineage): rsa2048 -> ec256, and rsa2048 -> ec256 -> rsa3072.
+apksigner rotate --out "$W/lin2" --old-signer $(signer rsa2048) --new-signer $(signer ec256)
+apksigner rotate --in "$W/lin2" --out "$W/lin3" --old-signer $(signer ec256) --new-signer $(signer rsa3072)
+sign v123-lineage-2.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true \
+    --lineage "$W/lin2" $(signer rsa2048) --next-signer $(signer ec256)
+sign v3-lineage-3.apk 28 --v1-signing-enabled false --v2-signing-enabled false --v3-signing-enabled true \
+    --lineage "$W/lin3" $(signer rsa3072)
+sign v123-lineage-3.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true \
+    --lineage "$W/lin3" $(signer rsa2048) --next-signer $(signer rsa3072)
+# Source stamp.
+sign v123-stamp.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true \
+    $(signer rsa2048) --stamp-signer $(signer rsa2048b)
+# Same content signed by another key: its .RSA is swapped into v1-rsa2048.apk by the mutator.
+sign v1-rsa2048b-src.apk 14 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false \
+    $(signer rsa2048b)
+rm -rf "$W"
