@@ -14,6 +14,7 @@ mod code;
 pub use code::CodeIndex;
 mod manifest;
 pub mod report;
+pub mod risk;
 
 use std::borrow::Cow;
 
@@ -31,8 +32,11 @@ pub struct Options {
     pub include_classes: bool,
     /// Put every DEX string in `dex.string_values`.
     pub include_strings: bool,
-    /// Build a [`CodeIndex`] of every type and string (needed by risk analysis).
+    /// Build a [`CodeIndex`] of every type and string (risk analysis does not need it: it scans the DEX
+    /// string tables in place).
     pub index_code: bool,
+    /// Risk analysis (capabilities, trackers, endpoints, vendor, verdict); `None` skips it.
+    pub risk: Option<risk::RiskConfig>,
 }
 
 /// Why a file could not be assessed.
@@ -100,7 +104,7 @@ pub fn assess_with_file(
     data: &[u8],
     options: &Options,
 ) -> Result<Assessment, AssessError> {
-    let archive = apk_zip::Archive::parse(data, options.limits.clone())?;
+    let archive = apk_zip::Archive::parse(data, options.limits)?;
     let mut anomalies: Vec<Anomaly> = archive
         .anomalies()
         .iter()
@@ -131,14 +135,19 @@ pub fn assess_with_file(
         None => None,
     };
     let parsed = manifest::read(&manifest_bytes, arsc_bytes.as_deref(), &mut anomalies)?;
-    let code = code::read(&archive, options, &mut anomalies)?;
+    let mut dex_scan = options.risk.as_ref().map(risk::DexScan::new);
+    let code = code::read(&archive, options, &mut anomalies, &mut |name, file| {
+        if let Some(scan) = dex_scan.as_mut() {
+            scan.visit(name, file);
+        }
+    })?;
     anomalies.extend(archive.read_anomalies().into_iter().map(|a| Anomaly {
         code: a.code.as_str().to_owned(),
         detail: a.detail,
         offset: a.offset,
     }));
 
-    Ok(Assessment {
+    let mut assessment = Assessment {
         schema: SCHEMA,
         file,
         app: parsed.app,
@@ -152,7 +161,25 @@ pub fn assess_with_file(
         native_libs: code.native_libs,
         embedded: code.embedded,
         anomalies,
-    })
+        capabilities: None,
+        trackers: None,
+        endpoints: None,
+        vendor: None,
+        risk: None,
+    };
+    if let Some(scan) = dex_scan {
+        // Hook for vendor attribution by signer: fill from the signature verifier's report (`signing`) once
+        // it exists (verified signer SHA-256 and subject organisations).
+        let signers = risk::SignerFacts::default();
+        risk::apply(
+            &mut assessment,
+            &archive,
+            arsc_bytes.as_deref(),
+            scan,
+            &signers,
+        );
+    }
+    Ok(assessment)
 }
 
 /// Builds the error object for a file that could not be assessed.

@@ -37,6 +37,21 @@ pub struct Assessment {
     pub embedded: Vec<Embedded>,
     /// Everything unusual the parsers saw, with byte offsets.
     pub anomalies: Vec<Anomaly>,
+    /// Sensitive capabilities derived from the manifest (present when risk analysis ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<crate::risk::model::Capability>>,
+    /// Tracker SDKs found by code and network signatures (present when risk analysis ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trackers: Option<Vec<crate::risk::model::TrackerMatch>>,
+    /// URLs, host names and IP literals, deduplicated, with where they were found (present when risk analysis ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<crate::risk::model::Endpoint>>,
+    /// The vendor the app is attributed to (absent when none matched or risk analysis did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<crate::risk::model::VendorMatch>,
+    /// Score, verdict and the factors behind them (present when risk analysis ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::risk::model::Risk>,
 }
 
 /// The file an assessment is about.

@@ -19,6 +19,8 @@ pub(crate) enum Format {
     Json,
     /// One JSON report object per line, in input order.
     Jsonl,
+    /// One self-contained HTML page per APK (with several APKs, --output names a directory).
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +68,69 @@ pub(crate) struct AssessArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+
+    /// Skip risk analysis (capabilities, trackers, endpoints, vendor, verdict).
+    #[arg(long)]
+    no_risk: bool,
+
+    /// Extra tracker database (Exodus API JSON), merged over the built-in and imported ones. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    trackers: Vec<PathBuf>,
+
+    /// Extra vendor catalog (TOML, format of apk-analysis/data/vendors.toml); same-name vendors replace built-in ones. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    vendors: Vec<PathBuf>,
+
+    /// Jurisdictions of concern, as ISO 3166-1 alpha-2 codes (e.g. CN,RU).
+    #[arg(long, value_name = "CC,CC", value_delimiter = ',')]
+    concern: Vec<String>,
+
+    /// Lowest risk score that needs review.
+    #[arg(long, value_name = "SCORE", default_value_t = apk_analysis::risk::model::Thresholds::default().review)]
+    review_threshold: u32,
+
+    /// Lowest risk score that is unacceptable.
+    #[arg(long, value_name = "SCORE", default_value_t = apk_analysis::risk::model::Thresholds::default().unacceptable)]
+    unacceptable_threshold: u32,
+}
+
+/// Builds the risk configuration from the flags (None with --no-risk).
+fn risk_config(args: &AssessArgs) -> anyhow::Result<Option<apk_analysis::risk::RiskConfig>> {
+    use apk_analysis::risk::{model::Thresholds, RiskConfig, VendorCatalog};
+    if args.no_risk {
+        return Ok(None);
+    }
+    if args.review_threshold > args.unacceptable_threshold {
+        anyhow::bail!(
+            "--review-threshold ({}) is above --unacceptable-threshold ({})",
+            args.review_threshold,
+            args.unacceptable_threshold
+        );
+    }
+    let mut vendors = VendorCatalog::builtin();
+    for f in &args.vendors {
+        let text = fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        vendors.extend(VendorCatalog::parse(&text).with_context(|| f.display().to_string())?);
+    }
+    let mut concern = Vec::new();
+    for c in &args.concern {
+        let c = c.trim().to_ascii_uppercase();
+        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            anyhow::bail!(
+                "--concern takes ISO 3166-1 alpha-2 country codes such as CN,RU; got {c:?}"
+            );
+        }
+        concern.push(c);
+    }
+    Ok(Some(RiskConfig {
+        trackers: crate::trackers_cmd::matcher(&args.trackers)?,
+        vendors: std::sync::Arc::new(vendors),
+        concern,
+        thresholds: Thresholds {
+            review: args.review_threshold,
+            unacceptable: args.unacceptable_threshold,
+        },
+    }))
 }
 
 /// Expands directories into the `*.apk` files under them, sorted, keeping the given order of arguments.
@@ -79,10 +144,7 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .map(walkdir::DirEntry::into_path)
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("apk"))
-                })
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("apk")))
                 .collect();
             found.sort();
             out.extend(found);
@@ -97,6 +159,7 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
 struct Outcome {
     json: String,
     text: String,
+    html: String,
     ok: bool,
 }
 
@@ -116,6 +179,7 @@ fn assess_one(path: &Path, options: &Options) -> Outcome {
             return Outcome {
                 json: serde_json::to_string(&report).unwrap_or_default(),
                 text: format!("{shown}: error: {}\n", report.error.message),
+                html: error_html(&shown, &report.error.message),
                 ok: false,
             };
         }
@@ -129,6 +193,7 @@ fn assess_one(path: &Path, options: &Options) -> Outcome {
         Ok(report) => Outcome {
             json: serde_json::to_string(&report).unwrap_or_default(),
             text: text_summary(&report),
+            html: crate::html::render(&report),
             ok: true,
         },
         Err(e) => {
@@ -136,10 +201,21 @@ fn assess_one(path: &Path, options: &Options) -> Outcome {
             Outcome {
                 json: serde_json::to_string(&report).unwrap_or_default(),
                 text: format!("{shown}: error ({}): {}\n", e.code(), e),
+                html: error_html(&shown, &e.to_string()),
                 ok: false,
             }
         }
     }
+}
+
+fn error_html(path: &str, message: &str) -> String {
+    use crate::html::esc;
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>interdict: error</title></head>\
+         <body><h1>Could not assess {}</h1><p>{}</p></body></html>\n",
+        esc(path),
+        esc(message)
+    )
 }
 
 /// Escapes control characters so attacker-chosen manifest strings cannot drive the terminal.
@@ -182,7 +258,11 @@ fn text_summary(r: &apk_analysis::Assessment) -> String {
     }
     s.push_str(&format!(
         "  flags     {}\n",
-        if flags.is_empty() { "-".to_owned() } else { flags.join(", ") }
+        if flags.is_empty() {
+            "-".to_owned()
+        } else {
+            flags.join(", ")
+        }
     ));
     let exported = r.components.iter().filter(|c| c.exported).count();
     s.push_str(&format!(
@@ -210,7 +290,61 @@ fn text_summary(r: &apk_analysis::Assessment) -> String {
             codes.join(", ")
         ));
     }
+    risk_summary(r, &mut s);
     s
+}
+
+/// The risk lines of the text summary: verdict, top factors in plain words, vendor, trackers.
+fn risk_summary(r: &apk_analysis::Assessment, s: &mut String) {
+    let Some(risk) = &r.risk else { return };
+    if let Some(v) = &r.vendor {
+        s.push_str(&format!(
+            "  vendor    {} ({}){} by {} {}\n",
+            clean(&v.name),
+            clean(&v.country),
+            if v.of_concern {
+                ", jurisdiction of concern,"
+            } else {
+                ""
+            },
+            v.matched_by,
+            clean(&v.matched_value)
+        ));
+    }
+    if let Some(t) = r.trackers.as_ref().filter(|t| !t.is_empty()) {
+        let names: Vec<String> = t.iter().map(|t| clean(&t.name)).collect();
+        s.push_str(&format!("  trackers  {}: {}\n", t.len(), names.join(", ")));
+    }
+    if let Some(e) = &r.endpoints {
+        let clear = e.iter().filter(|e| e.cleartext).count();
+        s.push_str(&format!(
+            "  endpoints {} ({} unencrypted)\n",
+            e.len(),
+            clear
+        ));
+    }
+    s.push_str(&format!(
+        "  risk      {}/100 {} (review from {}, unacceptable from {})\n",
+        risk.score, risk.verdict, risk.thresholds.review, risk.thresholds.unacceptable
+    ));
+    for f in risk.factors.iter().take(5) {
+        let mut ev = clean(&f.evidence);
+        if ev.chars().count() > 100 {
+            ev = ev.chars().take(99).collect::<String>() + "…";
+        }
+        s.push_str(&format!(
+            "    +{:<3} {}: {}\n",
+            f.points,
+            clean(&f.title),
+            ev
+        ));
+    }
+    if risk.factors.len() > 5 {
+        s.push_str(&format!(
+            "    ... {} more factors in the JSON report\n",
+            risk.factors.len() - 5
+        ));
+    }
 }
 
 pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
@@ -234,25 +368,37 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         },
         include_classes: args.include_classes,
         include_strings: args.include_strings,
-        index_code: false,
+        risk: risk_config(&args)?,
         ..Options::default()
     };
+    if args.format == Format::Html && inputs.len() > 1 {
+        match &args.output {
+            Some(dir) if !dir.is_file() => {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            _ => anyhow::bail!(
+                "--format html with several APKs needs --output DIR (one page per APK)"
+            ),
+        }
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, inputs.len());
 
-    let progress = (!args.no_progress && inputs.len() > 1 && io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} assessing [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    });
+    let progress =
+        (!args.no_progress && inputs.len() > 1 && io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} assessing [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
 
     // Workers take the next index; results land in their slot so output keeps input order.
     let next = AtomicUsize::new(0);
@@ -282,6 +428,25 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let all_ok = outcomes.iter().all(|o| o.ok);
 
+    if args.format == Format::Html && inputs.len() > 1 {
+        if let Some(dir) = &args.output {
+            for (path, o) in inputs.iter().zip(&outcomes) {
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("report");
+                let out = dir.join(format!("{stem}.html"));
+                fs::write(&out, &o.html)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
+        }
+        return Ok(if all_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
+    }
+
     let write = |w: &mut dyn Write| -> io::Result<()> {
         match args.format {
             Format::Text => {
@@ -305,12 +470,20 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     w.write_all(b"\n")?;
                 }
             }
+            Format::Html => {
+                for o in &outcomes {
+                    w.write_all(o.html.as_bytes())?;
+                }
+            }
         }
         w.flush()
     };
     match &args.output {
         Some(out) => {
-            let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let tmp = dir.join(format!(
                 ".{}.tmp-{}",
                 out.file_name().and_then(|n| n.to_str()).unwrap_or("report"),

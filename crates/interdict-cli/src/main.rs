@@ -4,6 +4,10 @@
 //! Each subcommand parses its arguments, does the file I/O and calls a library crate.
 
 mod assess_cmd;
+mod html;
+mod inventory_cmd;
+mod policy_cmd;
+mod trackers_cmd;
 
 use std::process::ExitCode;
 
@@ -34,12 +38,40 @@ enum Command {
     /// Exit status: 0 when every input was assessed, 2 when any input was
     /// unreadable or not an APK (its error object is still reported).
     Assess(assess_cmd::AssessArgs),
+    /// Check, diff, evaluate, export and import prohibited-app policies.
+    ///
+    /// A policy is a TOML file (see docs/policy.md): rules with matchers, scope,
+    /// effective date, grace period, rationale and authority, plus exceptions.
+    ///
+    /// Examples:
+    ///   interdict policy check examples/canada-gc-mobile-v2.toml
+    ///   interdict policy eval --policy examples/canada-gc-mobile-v2.toml --inventory devices.json
+    ///   interdict policy diff examples/canada-gc-mobile-v1.toml examples/canada-gc-mobile-v2.toml
+    ///   interdict policy export --policy examples/canada-gc-mobile-v2.toml --to apple
+    Policy {
+        #[command(subcommand)]
+        cmd: policy_cmd::PolicyCmd,
+    },
+    /// Normalize MDM inventories (Android Management API, Apple MDM, osquery) into interdict inventory JSON.
+    Inventory {
+        #[command(subcommand)]
+        cmd: inventory_cmd::InventoryCmd,
+    },
+    /// Manage the tracker database `assess` uses (built-in: Exodus Privacy, ODbL).
+    ///
+    /// Examples:
+    ///   interdict trackers import trackers.json
+    ///   interdict trackers list
+    Trackers(trackers_cmd::TrackersArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Assess(args) => assess_cmd::run(args),
+        Command::Policy { cmd } => policy_cmd::run(cmd),
+        Command::Inventory { cmd } => inventory_cmd::run(cmd),
+        Command::Trackers(args) => trackers_cmd::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

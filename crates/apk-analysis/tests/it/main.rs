@@ -3,6 +3,7 @@
 mod differential;
 mod hostile;
 mod model;
+mod risk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

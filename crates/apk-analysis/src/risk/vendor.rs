@@ -1,0 +1,229 @@
+//! Vendor attribution: the catalog (`data/vendors.toml`, extendable) and matching.
+
+use serde::Deserialize;
+
+use super::model::VendorMatch;
+
+/// The built-in catalog.
+pub const BUILTIN_TOML: &str = include_str!("../../data/vendors.toml");
+
+/// One catalog entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vendor {
+    /// Vendor name.
+    pub name: String,
+    /// ISO 3166-1 alpha-2 country of jurisdiction.
+    pub country: String,
+    /// Ownership notes.
+    #[serde(default)]
+    pub ownership: String,
+    /// Package names: `x` matches `x` and `x.*`.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Substrings of the certificate subject organisation (case-insensitive).
+    #[serde(default)]
+    pub subject_organizations: Vec<String>,
+    /// Signer certificate SHA-256 digests (hex, any case, `:` allowed).
+    #[serde(default)]
+    pub signer_sha256: Vec<String>,
+    /// Public sources.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default)]
+    vendor: Vec<Vendor>,
+}
+
+/// Why a catalog could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid vendor catalog: {0}")]
+pub struct CatalogError(String);
+
+/// A list of vendors.
+#[derive(Debug, Clone, Default)]
+pub struct VendorCatalog {
+    /// Entries, in file order.
+    pub vendors: Vec<Vendor>,
+}
+
+/// The certificate facts vendor attribution can use (from the signature verifier, when available).
+#[derive(Debug, Clone, Default)]
+pub struct SignerFacts {
+    /// Signer certificates.
+    pub certificates: Vec<SignerCert>,
+}
+
+/// One signer certificate.
+#[derive(Debug, Clone, Default)]
+pub struct SignerCert {
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub sha256: String,
+    /// Subject O= values.
+    pub subject_organizations: Vec<String>,
+    /// Whether the signature made with this certificate verified.
+    pub verified: bool,
+}
+
+fn normalize_digest(d: &str) -> String {
+    d.chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+impl VendorCatalog {
+    /// Parses a catalog in the `data/vendors.toml` format.
+    pub fn parse(toml_text: &str) -> Result<VendorCatalog, CatalogError> {
+        let f: CatalogFile = toml::from_str(toml_text).map_err(|e| CatalogError(e.to_string()))?;
+        for v in &f.vendor {
+            if v.country.len() != 2 || !v.country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(CatalogError(format!(
+                    "vendor {:?}: country must be an ISO 3166-1 alpha-2 code like CN, got {:?}",
+                    v.name, v.country
+                )));
+            }
+            for d in &v.signer_sha256 {
+                if normalize_digest(d).len() != 64 {
+                    return Err(CatalogError(format!(
+                        "vendor {:?}: signer_sha256 {d:?} is not 64 hex digits",
+                        v.name
+                    )));
+                }
+            }
+        }
+        Ok(VendorCatalog { vendors: f.vendor })
+    }
+
+    /// The built-in catalog.
+    pub fn builtin() -> VendorCatalog {
+        VendorCatalog::parse(BUILTIN_TOML).unwrap_or_default()
+    }
+
+    /// Adds `other`'s vendors; one with the same name replaces the existing entry.
+    pub fn extend(&mut self, other: VendorCatalog) {
+        for v in other.vendors {
+            match self
+                .vendors
+                .iter_mut()
+                .find(|x| x.name.eq_ignore_ascii_case(&v.name))
+            {
+                Some(x) => *x = v,
+                None => self.vendors.push(v),
+            }
+        }
+    }
+
+    /// Attributes an app: verified signer digest first, then certificate subject, then the longest matching
+    /// package name. `concern` holds the jurisdictions of concern.
+    pub fn attribute(
+        &self,
+        package: &str,
+        signers: &SignerFacts,
+        concern: &[String],
+    ) -> Option<VendorMatch> {
+        let make = |v: &Vendor, by: &'static str, value: &str| VendorMatch {
+            name: v.name.clone(),
+            country: v.country.clone(),
+            matched_by: by,
+            matched_value: value.to_owned(),
+            ownership: v.ownership.clone(),
+            of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
+            sources: v.sources.clone(),
+        };
+        for cert in signers.certificates.iter().filter(|c| c.verified) {
+            let digest = normalize_digest(&cert.sha256);
+            for v in &self.vendors {
+                if v.signer_sha256
+                    .iter()
+                    .any(|d| normalize_digest(d) == digest)
+                {
+                    return Some(make(v, "signer_sha256", &digest));
+                }
+            }
+        }
+        for cert in &signers.certificates {
+            for org in &cert.subject_organizations {
+                let lower = org.to_lowercase();
+                for v in &self.vendors {
+                    if v.subject_organizations
+                        .iter()
+                        .any(|s| !s.is_empty() && lower.contains(&s.to_lowercase()))
+                    {
+                        return Some(make(v, "certificate_subject", org));
+                    }
+                }
+            }
+        }
+        let mut best: Option<(&Vendor, &str)> = None;
+        for v in &self.vendors {
+            for p in &v.packages {
+                let hit = package == p
+                    || package
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'));
+                if hit && best.is_none_or(|(_, b)| p.len() > b.len()) {
+                    best = Some((v, p));
+                }
+            }
+        }
+        best.map(|(v, p)| make(v, "package", p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_attributes_the_banned_apps() {
+        let c = VendorCatalog::builtin();
+        assert_eq!(c.vendors.len(), 3);
+        let concern = vec!["CN".to_owned()];
+        let none = SignerFacts::default();
+        let m = c.attribute("com.tencent.mm", &none, &concern).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.matched_by, m.of_concern),
+            ("Tencent", "package", true)
+        );
+        assert_eq!(
+            c.attribute("com.zhiliaoapp.musically", &none, &concern)
+                .unwrap()
+                .name,
+            "ByteDance"
+        );
+        let k = c.attribute("com.kaspersky.kes", &none, &concern).unwrap();
+        assert_eq!(
+            (k.name.as_str(), k.country.as_str(), k.of_concern),
+            ("Kaspersky", "RU", false)
+        );
+        assert!(c.attribute("com.tencentx.mm", &none, &concern).is_none());
+        assert!(c.attribute("com.example", &none, &concern).is_none());
+    }
+
+    #[test]
+    fn signer_beats_package() {
+        let mut c = VendorCatalog::builtin();
+        let digest = "AB".repeat(32);
+        c.extend(
+            VendorCatalog::parse(&format!(
+                "[[vendor]]\nname = \"Acme\"\ncountry = \"US\"\nsigner_sha256 = [\"{digest}\"]\n"
+            ))
+            .unwrap(),
+        );
+        let signers = SignerFacts {
+            certificates: vec![SignerCert {
+                sha256: digest.to_lowercase(),
+                subject_organizations: vec!["Tencent".into()],
+                verified: true,
+            }],
+        };
+        let m = c.attribute("com.tencent.mm", &signers, &[]).unwrap();
+        assert_eq!((m.name.as_str(), m.matched_by), ("Acme", "signer_sha256"));
+        assert!(VendorCatalog::parse("[[vendor]]\nname='x'\ncountry='China'\n").is_err());
+    }
+}

@@ -1,0 +1,2 @@
+mod assess;
+mod policy;
