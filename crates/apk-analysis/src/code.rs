@@ -9,20 +9,6 @@ pub(crate) struct Code {
     pub(crate) dex: DexSummary,
     pub(crate) native_libs: Vec<NativeLib>,
     pub(crate) embedded: Vec<Embedded>,
-    /// Built only with `Options::index_code`; risk analysis scans the DEX files in place instead (`risk::DexScan`),
-    /// because copying every type and string costs about 30% of assess time on large apps.
-    #[allow(dead_code)]
-    pub(crate) index: CodeIndex,
-}
-
-/// What the code references, for analyses that need more than counts (trackers, endpoints).
-/// Filled only when [`Options::index_code`] is set, because it costs a `String` per type and string.
-#[derive(Debug, Default)]
-pub struct CodeIndex {
-    /// Every type descriptor in `type_ids` of every loaded DEX file (defined and referenced classes), dotted, without duplicates.
-    pub types: Vec<String>,
-    /// Every string constant of every loaded DEX file, with the DEX file it came from.
-    pub strings: Vec<(String, u32)>,
 }
 
 /// The names ART loads, in order: `classes.dex`, then `classes2.dex`, `classes3.dex`, ... until the first missing one.
@@ -50,7 +36,6 @@ pub(crate) fn read(
     visit: &mut dyn FnMut(&str, &dex_file::DexFile<'_>),
 ) -> Result<Code, AssessError> {
     let loaded = loaded_dex_names(archive);
-    let mut index = CodeIndex::default();
     let mut dex = DexSummary {
         class_names: options.include_classes.then(Vec::new),
         string_values: options.include_strings.then(Vec::new),
@@ -109,17 +94,6 @@ pub(crate) fn read(
                 if let Some(values) = dex.string_values.as_mut() {
                     values.extend(file.strings().filter_map(Result::ok).map(|s| s.into_owned()));
                 }
-                if options.index_code {
-                    let file_no = dex.files.len() as u32;
-                    for t in 0..file.type_count() {
-                        if let Some(n) = file.type_descriptor(t).ok().and_then(dex_file::descriptor_to_java) {
-                            index.types.push(n);
-                        }
-                    }
-                    index
-                        .strings
-                        .extend(file.strings().filter_map(Result::ok).map(|s| (s.into_owned(), file_no)));
-                }
                 let strings = u64::from(file.string_count());
                 dex.classes += classes;
                 dex.strings += strings;
@@ -167,13 +141,10 @@ pub(crate) fn read(
             });
         }
     }
-    index.types.sort_unstable();
-    index.types.dedup();
     Ok(Code {
         dex,
         native_libs,
         embedded,
-        index,
     })
 }
 

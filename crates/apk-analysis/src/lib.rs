@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 mod code;
-pub use code::CodeIndex;
 mod manifest;
+mod signing;
 pub mod report;
 pub mod risk;
 
@@ -32,11 +32,10 @@ pub struct Options {
     pub include_classes: bool,
     /// Put every DEX string in `dex.string_values`.
     pub include_strings: bool,
-    /// Build a [`CodeIndex`] of every type and string (risk analysis does not need it: it scans the DEX
-    /// string tables in place).
-    pub index_code: bool,
     /// Risk analysis (capabilities, trackers, endpoints, vendor, verdict); `None` skips it.
     pub risk: Option<risk::RiskConfig>,
+    /// Skip signature verification (the `signing` section is then absent).
+    pub skip_signing: bool,
 }
 
 /// Why a file could not be assessed.
@@ -166,11 +165,21 @@ pub fn assess_with_file(
         endpoints: None,
         vendor: None,
         risk: None,
+        signing: None,
     };
+    let signing = (!options.skip_signing).then(|| {
+        apk_signature::verify_with(
+            &archive,
+            &apk_signature::Options {
+                min_sdk: assessment.app.min_sdk.unwrap_or(1),
+                max_sdk: apk_signature::LATEST,
+                target_sdk: assessment.app.target_sdk,
+            },
+        )
+    });
+    assessment.signing = signing.as_ref().map(signing::section);
     if let Some(scan) = dex_scan {
-        // Hook for vendor attribution by signer: fill from the signature verifier's report (`signing`) once
-        // it exists (verified signer SHA-256 and subject organisations).
-        let signers = risk::SignerFacts::default();
+        let signers = signing.as_ref().map(signing::facts).unwrap_or_default();
         risk::apply(
             &mut assessment,
             &archive,

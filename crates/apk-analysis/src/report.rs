@@ -52,6 +52,9 @@ pub struct Assessment {
     /// Score, verdict and the factors behind them (present when risk analysis ran).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<crate::risk::model::Risk>,
+    /// Signature schemes, verdict and verified signers (absent when verification was turned off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<Signing>,
 }
 
 /// The file an assessment is about.
@@ -261,4 +264,95 @@ pub struct ErrorBody {
     pub code: String,
     /// A human-readable explanation naming the offset or field.
     pub message: String,
+}
+
+/// APK signatures, verified the way Android verifies them (the `apk-signature` crate).
+#[derive(Debug, Clone, Serialize)]
+pub struct Signing {
+    /// Whether the APK verifies for every platform version in `min_sdk..=max_sdk`.
+    pub verified: bool,
+    /// Lowest platform version judged (the app's minSdk).
+    pub min_sdk: u32,
+    /// Highest platform version judged; `null` means the newest.
+    pub max_sdk: Option<u32>,
+    /// One line: the verdict and the signer.
+    pub summary: String,
+    /// Each scheme: present in the file, verified, and errors.
+    pub schemes: SigningSchemes,
+    /// Errors that decide the verdict, named after apksigner's (`V2_SIG_DID_NOT_VERIFY`, `JAR_SIG_NO_MANIFEST`, ...).
+    pub errors: Vec<SigningIssue>,
+    /// Warnings that do not change the verdict.
+    pub warnings: Vec<SigningIssue>,
+    /// Signers of the schemes that verified.
+    pub signers: Vec<SignerCertificate>,
+    /// The v3 proof-of-rotation lineage, oldest first.
+    pub lineage: Vec<SignerCertificate>,
+    /// Whether a source stamp block is present (not verified).
+    pub source_stamp: bool,
+}
+
+/// The four signature schemes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningSchemes {
+    /// JAR signing.
+    pub v1: SchemeStatus,
+    /// APK Signature Scheme v2.
+    pub v2: SchemeStatus,
+    /// APK Signature Scheme v3.
+    pub v3: SchemeStatus,
+    /// APK Signature Scheme v3.1 (rotation targeting).
+    pub v31: SchemeStatus,
+}
+
+/// One scheme's result: present, parsed and verified are kept apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemeStatus {
+    /// The scheme's data is in the file.
+    pub present: bool,
+    /// The scheme counted for the verdict in the judged range and verified (apksigner's "Verified using").
+    pub verified: bool,
+    /// The scheme verifies on its own, whether or not Android would consult it in the range.
+    pub verified_standalone: bool,
+    /// apksigner-style error codes of this scheme.
+    pub errors: Vec<String>,
+}
+
+/// A verification error or warning.
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningIssue {
+    /// apksigner's name for it.
+    pub code: String,
+    /// What it means, in words.
+    pub message: String,
+}
+
+/// A certificate, with digests over its bytes as stored in the APK.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerCertificate {
+    /// `v1`, `v2`, `v3` or `v31`.
+    pub scheme: Option<String>,
+    /// SHA-256 of the certificate, lowercase hex.
+    pub sha256: String,
+    /// SHA-1 of the certificate, lowercase hex.
+    pub sha1: String,
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of validity.
+    pub not_after: String,
+    /// `RSA`, `EC` or `DSA`.
+    pub key_algorithm: String,
+    /// Key size in bits (curve size for EC).
+    pub key_bits: u32,
+    /// v3 signers: lowest platform version this signer applies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_sdk: Option<u32>,
+    /// v3 signers: highest platform version this signer applies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sdk: Option<u32>,
 }

@@ -73,6 +73,10 @@ pub(crate) struct AssessArgs {
     #[arg(long)]
     no_risk: bool,
 
+    /// Skip signature verification (v1/v2/v3/v3.1); the `signing` section is then absent.
+    #[arg(long)]
+    no_verify: bool,
+
     /// Extra tracker database (Exodus API JSON), merged over the built-in and imported ones. Repeatable.
     #[arg(long, value_name = "FILE")]
     trackers: Vec<PathBuf>,
@@ -290,6 +294,9 @@ fn text_summary(r: &apk_analysis::Assessment) -> String {
             codes.join(", ")
         ));
     }
+    if let Some(sig) = &r.signing {
+        s.push_str(&format!("  signature {}\n", clean(&sig.summary)));
+    }
     risk_summary(r, &mut s);
     s
 }
@@ -369,6 +376,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         include_classes: args.include_classes,
         include_strings: args.include_strings,
         risk: risk_config(&args)?,
+        skip_signing: args.no_verify,
         ..Options::default()
     };
     if args.format == Format::Html && inputs.len() > 1 {

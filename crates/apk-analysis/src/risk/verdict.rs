@@ -146,6 +146,14 @@ pub(crate) fn score(
             evidence: list(ips.iter().map(|e| e.value.clone()), 4),
         });
     }
+    if let Some(sig) = a.signing.as_ref().filter(|s| !s.verified) {
+        factors.push(Factor {
+            id: "signature_not_verified".into(),
+            points: 15,
+            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed".into(),
+            evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
+        });
+    }
     if !a.embedded.is_empty() {
         factors.push(Factor {
             id: "hidden_code".into(),

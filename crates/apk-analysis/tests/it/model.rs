@@ -125,3 +125,29 @@ fn multidex_is_read_in_art_order() {
     assert_eq!(r.dex.classes, r.dex.files.iter().map(|f| f.classes).sum::<u64>());
     assert!(r.dex.classes >= 60_000);
 }
+
+#[test]
+fn signing_section_agrees_with_apksigner() {
+    for name in ["signed_all_ec", "signed_v1_only", "signed_v2_only", "signed_v3_only", "signed_dsa"] {
+        let path = apk_fixtures::fixture(name);
+        let r = assess_file(&path);
+        let sig = r.signing.as_ref().expect("signing is on by default");
+        assert!(sig.verified, "{name}: {:?}", sig.errors);
+        let out = crate::tool("apksigner", &["verify", "--print-certs", path.to_str().unwrap()]);
+        let expected = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Signer #1 certificate SHA-256 digest: "))
+            .unwrap()
+            .trim();
+        assert!(
+            sig.signers.iter().any(|s| s.sha256 == expected),
+            "{name}: signer {expected} not among {:?}",
+            sig.signers.iter().map(|s| &s.sha256).collect::<Vec<_>>()
+        );
+    }
+    let r = fixture("unsigned");
+    let sig = r.signing.as_ref().unwrap();
+    assert!(!sig.verified && sig.signers.is_empty());
+    assert!(sig.errors.iter().any(|e| e.code == "JAR_SIG_NO_MANIFEST"), "{:?}", sig.errors);
+    assert!(!sig.schemes.v1.present && !sig.schemes.v2.present);
+}
