@@ -159,17 +159,86 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// One input's outcome, serialised.
+/// One input's outcome, already rendered in the requested format.
 struct Outcome {
-    json: String,
-    text: String,
-    html: String,
+    rendered: String,
     ok: bool,
 }
 
-fn assess_one(path: &Path, options: &Options) -> Outcome {
+/// The bytes of one input: mapped when large (only the pages the parsers touch are read), read when small.
+enum Input {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Input {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Input::Mapped(m) => m,
+            Input::Read(v) => v,
+        }
+    }
+}
+
+/// Files at least this large are memory-mapped and hashed by a streaming reader beside the parsing.
+const MAP_THRESHOLD: u64 = 1 << 20;
+
+fn open_input(path: &Path) -> std::io::Result<Input> {
+    let file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() >= MAP_THRESHOLD {
+        // SAFETY: the mapping is read-only and private to this process. If another process truncates
+        // the file while it is mapped, reads past the new end fault (SIGBUS); interdict reads inputs
+        // it was given, not files that are being written, and ripgrep makes the same trade.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Input::Mapped(map))
+    } else {
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut &file, &mut data)?;
+        Ok(Input::Read(data))
+    }
+}
+
+/// SHA-256 of a file by streaming reads, so hashing does not keep the whole file resident.
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut file = fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn render_error(report: &apk_analysis::ErrorReport, format: Format) -> String {
+    match format {
+        Format::Text => format!(
+            "{}: error ({}): {}\n",
+            clean(&report.file.path),
+            report.error.code,
+            clean(&report.error.message)
+        ),
+        Format::Html => error_html(&report.file.path, &report.error.message),
+        Format::Json | Format::Jsonl => serde_json::to_string(report).unwrap_or_default(),
+    }
+}
+
+fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
     let shown = path.display().to_string();
-    let data = match fs::read(path) {
+    let data = match open_input(path) {
         Ok(d) => d,
         Err(e) => {
             let report = apk_analysis::error_report(
@@ -181,31 +250,48 @@ fn assess_one(path: &Path, options: &Options) -> Outcome {
                 format!("cannot read {shown}: {e}"),
             );
             return Outcome {
-                json: serde_json::to_string(&report).unwrap_or_default(),
-                text: format!("{shown}: error: {}\n", report.error.message),
-                html: error_html(&shown, &report.error.message),
+                rendered: render_error(&report, format),
                 ok: false,
             };
         }
     };
-    let file = FileInfo {
-        path: shown.clone(),
+    let mut file = FileInfo {
+        path: shown,
         size: data.len() as u64,
-        sha256: apk_analysis::sha256_hex(&data),
+        sha256: String::new(),
     };
-    match apk_analysis::assess_with_file(file.clone(), &data, options) {
-        Ok(report) => Outcome {
-            json: serde_json::to_string(&report).unwrap_or_default(),
-            text: text_summary(&report),
-            html: crate::html::render(&report),
-            ok: true,
-        },
+    // Large files are hashed beside the parsing, on the other core; small ones in memory.
+    let (result, sha256) = match &data {
+        Input::Mapped(_) => std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| hash_file(path));
+            let result = apk_analysis::assess_with_file(file.clone(), &data, options);
+            let sha = hasher
+                .join()
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_else(|| apk_analysis::sha256_hex(&data));
+            (result, sha)
+        }),
+        Input::Read(bytes) => (
+            apk_analysis::assess_with_file(file.clone(), bytes, options),
+            apk_analysis::sha256_hex(bytes),
+        ),
+    };
+    file.sha256 = sha256;
+    match result {
+        Ok(mut report) => {
+            report.file.sha256 = file.sha256;
+            let rendered = match format {
+                Format::Text => text_summary(&report),
+                Format::Html => crate::html::render(&report),
+                Format::Json | Format::Jsonl => serde_json::to_string(&report).unwrap_or_default(),
+            };
+            Outcome { rendered, ok: true }
+        }
         Err(e) => {
             let report = apk_analysis::error_report(file, e.code(), e.to_string());
             Outcome {
-                json: serde_json::to_string(&report).unwrap_or_default(),
-                text: format!("{shown}: error ({}): {}\n", e.code(), e),
-                html: error_html(&shown, &e.to_string()),
+                rendered: render_error(&report, format),
                 ok: false,
             }
         }
@@ -416,7 +502,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = inputs.get(i) else { break };
-                let outcome = assess_one(path, &options);
+                let outcome = assess_one(path, &options, args.format);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(outcome);
                 }
@@ -444,7 +530,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     .and_then(|s| s.to_str())
                     .unwrap_or("report");
                 let out = dir.join(format!("{stem}.html"));
-                fs::write(&out, &o.html)
+                fs::write(&out, &o.rendered)
                     .with_context(|| format!("cannot write {}", out.display()))?;
             }
         }
@@ -459,7 +545,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         match args.format {
             Format::Text => {
                 for o in &outcomes {
-                    w.write_all(o.text.as_bytes())?;
+                    w.write_all(o.rendered.as_bytes())?;
                 }
             }
             Format::Json => {
@@ -468,19 +554,19 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
                     if i > 0 {
                         w.write_all(b",\n")?;
                     }
-                    w.write_all(o.json.as_bytes())?;
+                    w.write_all(o.rendered.as_bytes())?;
                 }
                 w.write_all(b"]\n")?;
             }
             Format::Jsonl => {
                 for o in &outcomes {
-                    w.write_all(o.json.as_bytes())?;
+                    w.write_all(o.rendered.as_bytes())?;
                     w.write_all(b"\n")?;
                 }
             }
             Format::Html => {
                 for o in &outcomes {
-                    w.write_all(o.html.as_bytes())?;
+                    w.write_all(o.rendered.as_bytes())?;
                 }
             }
         }
