@@ -60,6 +60,97 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// The key up to and including its second `.`, or the whole key when it has fewer than two.
+///
+/// Every exact app id and every prefix of two or more segments shares its head with any app id it
+/// matches, so an app whose head is absent from [`CompiledPolicy::heads`] matches none of them.
+#[inline]
+fn head2(key: &[u8]) -> &[u8] {
+    let mut dots = 0;
+    for (i, &b) in key.iter().enumerate() {
+        if b == b'.' {
+            dots += 1;
+            if dots == 2 {
+                return key.get(..=i).unwrap_or(key);
+            }
+        }
+    }
+    key
+}
+
+/// A Bloom filter over every key of the lookup indexes.
+///
+/// Almost every app on a device matches no rule. The indexes of a 10,000-rule policy do not fit in
+/// the CPU caches, so each lookup would be a cache miss; the filter (16 bits per key, two probes)
+/// fits, and answers "certainly absent" for nearly all keys before any map is touched.
+#[derive(Debug, Clone)]
+struct Bloom {
+    bits: Vec<u64>,
+    mask: u64,
+}
+
+impl Bloom {
+    fn with_keys(keys: usize) -> Self {
+        let nbits = (keys.saturating_mul(16)).max(4096).next_power_of_two() as u64;
+        Bloom {
+            bits: vec![0; (nbits / 64) as usize],
+            mask: nbits - 1,
+        }
+    }
+
+    /// A two-lane multiplicative hash: the lanes have no data dependency on each other, so a
+    /// 64-digit signer digest costs four multiply latencies instead of eight.
+    #[inline]
+    fn hash(key: &[u8]) -> u64 {
+        let word = |c: &[u8]| {
+            let mut b = [0u8; 8];
+            if let Some(dst) = b.get_mut(..c.len()) {
+                dst.copy_from_slice(c);
+            }
+            u64::from_le_bytes(b)
+        };
+        let (mut a, mut b) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
+        let mut pairs = key.chunks_exact(16);
+        for c in &mut pairs {
+            let (x, y) = c.split_at(8);
+            a = (a.rotate_left(5) ^ word(x)).wrapping_mul(FX_SEED);
+            b = (b.rotate_left(5) ^ word(y)).wrapping_mul(FX_SEED);
+        }
+        let rest = pairs.remainder();
+        let (x, y) = rest.split_at(rest.len().min(8));
+        a = (a.rotate_left(5) ^ word(x)).wrapping_mul(FX_SEED);
+        b = (b.rotate_left(5) ^ word(y)).wrapping_mul(FX_SEED);
+        // Final avalanche so both 32-bit halves are usable as probes.
+        let mut x = a ^ b.rotate_left(32) ^ (key.len() as u64);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
+
+    #[inline]
+    fn probes(&self, h: u64) -> [u64; 2] {
+        [h & self.mask, (h >> 32 | h << 32).wrapping_mul(FX_SEED) >> 7 & self.mask]
+    }
+
+    fn insert(&mut self, key: &[u8]) {
+        for bit in self.probes(Self::hash(key)) {
+            if let Some(w) = self.bits.get_mut((bit / 64) as usize) {
+                *w |= 1 << (bit % 64);
+            }
+        }
+    }
+
+    #[inline]
+    fn may_contain(&self, key: &[u8]) -> bool {
+        self.probes(Self::hash(key)).iter().all(|&bit| {
+            self.bits
+                .get((bit / 64) as usize)
+                .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
 /// Which kind of matcher matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,6 +232,13 @@ pub struct CompiledPolicy<'p> {
     glob_hits: Vec<Hit<'p>>,
     signers: FxMap<&'p str, Vec<Hit<'p>>>,
     publishers: FxMap<String, Vec<Hit<'p>>>,
+    /// Prefilter over the keys of `exact`, `prefixes` and `signers`.
+    bloom: Bloom,
+    /// Prefilter over the two-segment heads ([`head2`]) of the `exact` and `prefixes` keys: one probe
+    /// rules out an app id before any per-dot work.
+    heads: Bloom,
+    /// Prefix keys of a single segment (`com.`), which [`head2`] cannot cover.
+    short_prefixes: bool,
     exceptions_by_rule: HashMap<&'p str, Vec<&'p Exception>>,
 }
 
@@ -261,7 +359,29 @@ impl<'p> CompiledPolicy<'p> {
                 .push(e);
         }
         let max_prefix_len = prefixes.keys().map(|k| k.len()).max().unwrap_or(0);
+        let mut heads = Bloom::with_keys(exact.len() + prefixes.len());
+        let mut short_prefixes = false;
+        for k in exact.keys() {
+            heads.insert(head2(k.as_bytes()));
+        }
+        for k in prefixes.keys() {
+            if k.bytes().filter(|&b| b == b'.').count() < 2 {
+                short_prefixes = true;
+            } else {
+                heads.insert(head2(k.as_bytes()));
+            }
+        }
+        let mut bloom = Bloom::with_keys(exact.len() + prefixes.len() + signers.len());
+        for k in exact.keys().chain(prefixes.keys()) {
+            bloom.insert(k.as_bytes());
+        }
+        for k in signers.keys() {
+            bloom.insert(k.as_bytes());
+        }
         Ok(CompiledPolicy {
+            bloom,
+            heads,
+            short_prefixes,
             policy,
             exact,
             prefixes,
@@ -286,17 +406,28 @@ impl<'p> CompiledPolicy<'p> {
         scratch: &mut Vec<usize>,
         mut f: impl FnMut(&Hit<'p>, &str),
     ) {
-        if let Some(hs) = self.exact.get(app.id.as_str()) {
-            hs.iter().for_each(|h| f(h, &app.id));
-        }
-        for (i, ch) in app.id.char_indices() {
-            if i >= self.max_prefix_len {
-                break;
-            }
-            if ch == '.' {
-                let end = i.saturating_add(1);
-                if let Some(hs) = app.id.get(..end).and_then(|p| self.prefixes.get(p)) {
+        let id = app.id.as_bytes();
+        // Nearly every app matches nothing: one probe on its two-segment head settles that,
+        // unless the policy has single-segment prefixes such as `com.*`.
+        if self.short_prefixes || self.heads.may_contain(head2(id)) {
+            if self.bloom.may_contain(id) {
+                if let Some(hs) = self.exact.get(app.id.as_str()) {
                     hs.iter().for_each(|h| f(h, &app.id));
+                }
+            }
+            if !self.prefixes.is_empty() {
+                // Prefix keys end with '.', so only the prefixes ending at a dot are candidates.
+                for (i, &b) in id.iter().enumerate().take(self.max_prefix_len) {
+                    if b == b'.' {
+                        let end = i.saturating_add(1);
+                        if let Some(prefix) = app.id.get(..end) {
+                            if self.bloom.may_contain(prefix.as_bytes()) {
+                                if let Some(hs) = self.prefixes.get(prefix) {
+                                    hs.iter().for_each(|h| f(h, &app.id));
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -310,8 +441,10 @@ impl<'p> CompiledPolicy<'p> {
             }
         }
         for s in &app.signers {
-            if let Some(hs) = self.signers.get(s.as_str()) {
-                hs.iter().for_each(|h| f(h, s));
+            if self.bloom.may_contain(s.as_bytes()) {
+                if let Some(hs) = self.signers.get(s.as_str()) {
+                    hs.iter().for_each(|h| f(h, s));
+                }
             }
         }
         if let Some(p) = &app.publisher {
