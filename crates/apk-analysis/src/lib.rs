@@ -135,11 +135,37 @@ pub fn assess_with_file(
     };
     let parsed = manifest::read(&manifest_bytes, arsc_bytes.as_deref(), &mut anomalies)?;
     let mut dex_scan = options.risk.as_ref().map(risk::DexScan::new);
-    let code = code::read(&archive, options, &mut anomalies, &mut |name, file| {
-        if let Some(scan) = dex_scan.as_mut() {
-            scan.visit(name, file);
+    let sig_options = apk_signature::Options {
+        min_sdk: parsed.app.min_sdk.unwrap_or(1),
+        max_sdk: apk_signature::LATEST,
+        target_sdk: parsed.app.target_sdk,
+    };
+    // Verification is bound by hashing the whole file; it runs beside the DEX reading.
+    let (code, signing) = std::thread::scope(|scope| {
+        let verifier = (!options.skip_signing)
+            .then(|| scope.spawn(|| apk_signature::verify_with(&archive, &sig_options)));
+        let code = code::read(&archive, options, &mut anomalies, &mut |name, file| {
+            if let Some(scan) = dex_scan.as_mut() {
+                scan.visit(name, file);
+            }
+        });
+        let signing = verifier.map(|h| h.join());
+        (code, signing)
+    });
+    let code = code?;
+    let signing = match signing {
+        None => None,
+        Some(Ok(report)) => Some(report),
+        // The verifier never panics on any input; if it ever did, report it instead of taking the process down.
+        Some(Err(_)) => {
+            anomalies.push(Anomaly {
+                code: "signature_verifier_failed".into(),
+                detail: "the signature verifier stopped unexpectedly; signatures are not reported".into(),
+                offset: None,
+            });
+            None
         }
-    })?;
+    };
     anomalies.extend(archive.read_anomalies().into_iter().map(|a| Anomaly {
         code: a.code.as_str().to_owned(),
         detail: a.detail,
@@ -167,16 +193,6 @@ pub fn assess_with_file(
         risk: None,
         signing: None,
     };
-    let signing = (!options.skip_signing).then(|| {
-        apk_signature::verify_with(
-            &archive,
-            &apk_signature::Options {
-                min_sdk: assessment.app.min_sdk.unwrap_or(1),
-                max_sdk: apk_signature::LATEST,
-                target_sdk: assessment.app.target_sdk,
-            },
-        )
-    });
     assessment.signing = signing.as_ref().map(signing::section);
     if let Some(scan) = dex_scan {
         let signers = signing.as_ref().map(signing::facts).unwrap_or_default();
