@@ -92,7 +92,11 @@ pub(crate) fn read(
                     }
                 }
                 if let Some(values) = dex.string_values.as_mut() {
-                    values.extend(file.strings().filter_map(Result::ok).map(|s| s.into_owned()));
+                    values.extend(
+                        file.strings()
+                            .filter_map(Result::ok)
+                            .map(|s| s.into_owned()),
+                    );
                 }
                 let strings = u64::from(file.string_count());
                 dex.classes += classes;
@@ -184,7 +188,8 @@ fn embedded_kind(archive: &Archive<'_>, name: &str, entry: &Entry) -> Option<&'s
         }
     }
     // The signature files and resources.arsc are known formats; everything else is sniffed.
-    if lower.starts_with("meta-inf/") || lower == "resources.arsc" || lower == "androidmanifest.xml" {
+    if lower.starts_with("meta-inf/") || lower == "resources.arsc" || lower == "androidmanifest.xml"
+    {
         return None;
     }
     let head = archive.peek(entry, 8).ok()?;

@@ -12,9 +12,9 @@
 
 mod code;
 mod manifest;
-mod signing;
 pub mod report;
 pub mod risk;
+mod signing;
 
 use std::borrow::Cow;
 
@@ -160,7 +160,8 @@ pub fn assess_with_file(
         Some(Err(_)) => {
             anomalies.push(Anomaly {
                 code: "signature_verifier_failed".into(),
-                detail: "the signature verifier stopped unexpectedly; signatures are not reported".into(),
+                detail: "the signature verifier stopped unexpectedly; signatures are not reported"
+                    .into(),
                 offset: None,
             });
             None

@@ -119,7 +119,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn children<'e>(&'e self, el: &'e Element, name: &'e str) -> impl Iterator<Item = &'e Element> + 'e {
+    fn children<'e>(
+        &'e self,
+        el: &'e Element,
+        name: &'e str,
+    ) -> impl Iterator<Item = &'e Element> + 'e {
         el.children
             .iter()
             .filter_map(move |&i| self.doc.elements.get(i))
@@ -148,8 +152,8 @@ pub(crate) fn read(
     arsc: Option<&[u8]>,
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<Manifest, AssessError> {
-    let doc = android_binxml::parse_xml(manifest)
-        .map_err(|e| AssessError::BadManifest(e.to_string()))?;
+    let doc =
+        android_binxml::parse_xml(manifest).map_err(|e| AssessError::BadManifest(e.to_string()))?;
     for a in &doc.anomalies {
         anomalies.push(Anomaly {
             code: a.code.to_string(),
@@ -217,7 +221,9 @@ pub(crate) fn read(
     let major = ctx.int(root, attr::VERSION_CODE_MAJOR).map(|v| v as u32);
     app.version_code = match (major, minor) {
         (None, None) => None,
-        (major, minor) => Some((u64::from(major.unwrap_or(0)) << 32) | u64::from(minor.unwrap_or(0))),
+        (major, minor) => {
+            Some((u64::from(major.unwrap_or(0)) << 32) | u64::from(minor.unwrap_or(0)))
+        }
     };
     app.version_name = ctx.string(root, attr::VERSION_NAME);
     app.compile_sdk = ctx.sdk(root, attr::COMPILE_SDK_VERSION).or_else(|| {
@@ -239,7 +245,11 @@ pub(crate) fn read(
     let effective_target = app.target_sdk.or(app.min_sdk).unwrap_or(1);
 
     let mut permissions: Vec<UsesPermission> = Vec::new();
-    for tag in ["uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m"] {
+    for tag in [
+        "uses-permission",
+        "uses-permission-sdk-23",
+        "uses-permission-sdk-m",
+    ] {
         for el in ctx.children(root, tag) {
             let Some(name) = ctx.string(el, attr::NAME) else {
                 continue;
@@ -267,9 +277,10 @@ pub(crate) fn read(
         .map(|el| Feature {
             name: ctx.string(el, attr::NAME),
             required: ctx.bool(el, attr::REQUIRED).unwrap_or(true),
-            gl_es_version: ctx.int(el, attr::GL_ES_VERSION).filter(|v| *v != 0).map(|v| {
-                format!("{}.{}", (v >> 16) & 0xffff, v & 0xffff)
-            }),
+            gl_es_version: ctx
+                .int(el, attr::GL_ES_VERSION)
+                .filter(|v| *v != 0)
+                .map(|v| format!("{}.{}", (v >> 16) & 0xffff, v & 0xffff)),
         })
         .collect();
     let mut queries = Queries::default();
@@ -298,7 +309,8 @@ pub(crate) fn read(
     if let Some(second) = applications.next() {
         anomalies.push(Anomaly {
             code: "manifest_multiple_application".into(),
-            detail: "<manifest> has more than one <application>; Android reads only the first".into(),
+            detail: "<manifest> has more than one <application>; Android reads only the first"
+                .into(),
             offset: Some(second.offset as u64),
         });
     }
@@ -357,17 +369,15 @@ fn read_meta_data(ctx: &Ctx<'_>, el: &Element) -> Vec<MetaData> {
     ctx.children(el, "meta-data")
         .filter_map(|m| {
             let name = ctx.string(m, attr::NAME)?;
-            let value = ctx
-                .string(m, attr::VALUE)
-                .or_else(|| {
-                    m.attributes
-                        .iter()
-                        .find(|a| a.resource_id == Some(attr::RESOURCE))
-                        .map(|a| match &a.value {
-                            Value::Reference(id) => ctx.resource_name(*id),
-                            other => other.as_display(),
-                        })
-                });
+            let value = ctx.string(m, attr::VALUE).or_else(|| {
+                m.attributes
+                    .iter()
+                    .find(|a| a.resource_id == Some(attr::RESOURCE))
+                    .map(|a| match &a.value {
+                        Value::Reference(id) => ctx.resource_name(*id),
+                        other => other.as_display(),
+                    })
+            });
             Some(MetaData { name, value })
         })
         .collect()

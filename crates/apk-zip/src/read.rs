@@ -143,7 +143,9 @@ impl<'a> Archive<'a> {
         // Each call makes progress or ends; a few hundred rounds cover any header a deflate stream can hold.
         for _ in 0..1024 {
             let in_pos = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-            let Some(input) = raw.get(in_pos..) else { break };
+            let Some(input) = raw.get(in_pos..) else {
+                break;
+            };
             let status = inflater
                 .decompress(input, &mut out[filled..], FlushDecompress::None)
                 .map_err(|e| ZipError::Inflate {

@@ -130,7 +130,10 @@ impl Bloom {
 
     #[inline]
     fn probes(&self, h: u64) -> [u64; 2] {
-        [h & self.mask, (h >> 32 | h << 32).wrapping_mul(FX_SEED) >> 7 & self.mask]
+        [
+            h & self.mask,
+            (h >> 32 | h << 32).wrapping_mul(FX_SEED) >> 7 & self.mask,
+        ]
     }
 
     fn insert(&mut self, key: &[u8]) {

@@ -28,7 +28,9 @@ const CLASS_DEF_ITEM_SIZE: u64 = 32;
 #[non_exhaustive]
 pub enum DexError {
     /// The file is shorter than a structure it must contain.
-    #[error("DEX truncated: {what} needs {needed} bytes at offset {offset}, but the file has {len}")]
+    #[error(
+        "DEX truncated: {what} needs {needed} bytes at offset {offset}, but the file has {len}"
+    )]
     Truncated {
         /// The structure being read.
         what: &'static str,
@@ -49,7 +51,9 @@ pub enum DexError {
         tag: u32,
     },
     /// A table's offset and size point outside the file.
-    #[error("DEX table {table} ({count} items at offset {offset}) lies outside the {len}-byte file")]
+    #[error(
+        "DEX table {table} ({count} items at offset {offset}) lies outside the {len}-byte file"
+    )]
     TableOutOfBounds {
         /// The table name from the specification.
         table: &'static str,
@@ -404,7 +408,8 @@ impl<'a> DexFile<'a> {
     /// The descriptor of each defined class, in `class_defs` order.
     pub fn class_descriptors(&self) -> impl Iterator<Item = Result<&'a [u8], DexError>> + '_ {
         (0..self.header.class_defs_size).map(move |i| {
-            let off = self.header.class_defs_off as usize + i as usize * CLASS_DEF_ITEM_SIZE as usize;
+            let off =
+                self.header.class_defs_off as usize + i as usize * CLASS_DEF_ITEM_SIZE as usize;
             let class_idx = u32_at(self.data, off, "class_def_item")?;
             self.type_descriptor(class_idx).map_err(|e| match e {
                 DexError::IndexOutOfRange {

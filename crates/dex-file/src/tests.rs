@@ -33,7 +33,8 @@ pub(crate) fn build_dex(classes: &[&str], extra_strings: &[&[u8]]) -> Vec<u8> {
         out[p..p + 4].copy_from_slice(&(i as u32).to_le_bytes());
     }
     let len = out.len() as u32;
-    let put = |out: &mut Vec<u8>, off: usize, v: u32| out[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    let put =
+        |out: &mut Vec<u8>, off: usize, v: u32| out[off..off + 4].copy_from_slice(&v.to_le_bytes());
     put(&mut out, 32, len);
     put(&mut out, 36, HEADER_SIZE as u32);
     put(&mut out, 40, ENDIAN_CONSTANT);
@@ -50,7 +51,10 @@ pub(crate) fn build_dex(classes: &[&str], extra_strings: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn reads_classes_and_strings() {
-    let dex = build_dex(&["Lcom/example/A;", "Lcom/example/B$C;"], &[b"https://x.test/"]);
+    let dex = build_dex(
+        &["Lcom/example/A;", "Lcom/example/B$C;"],
+        &[b"https://x.test/"],
+    );
     let f = DexFile::parse(&dex).unwrap();
     assert!(f.anomalies().is_empty(), "{:?}", f.anomalies());
     let names: Vec<_> = f
@@ -76,7 +80,10 @@ fn huge_table_is_rejected_before_allocation() {
     dex[96..100].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(matches!(
         DexFile::parse(&dex),
-        Err(DexError::TableOutOfBounds { table: "class_defs", .. })
+        Err(DexError::TableOutOfBounds {
+            table: "class_defs",
+            ..
+        })
     ));
 }
 

@@ -12,7 +12,11 @@ fn quoted_pairs(line: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut rest = line;
     while let Some(eq) = rest.find("='") {
-        let key = rest[..eq].rsplit([' ', ':']).next().unwrap_or("").to_owned();
+        let key = rest[..eq]
+            .rsplit([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let after = &rest[eq + 2..];
         let Some(end) = after.find('\'') else { break };
         out.insert(key, after[..end].to_owned());
@@ -32,7 +36,11 @@ fn unquote(s: &str) -> String {
 #[test]
 fn every_fixture_matches_aapt_and_dexdump() {
     let names = apk_fixtures::all_fixture_names();
-    assert!(names.len() >= 15, "need at least 15 fixtures, have {}", names.len());
+    assert!(
+        names.len() >= 15,
+        "need at least 15 fixtures, have {}",
+        names.len()
+    );
     let mut checked = 0;
     for name in &names {
         let path = apk_fixtures::fixture(name);
@@ -53,15 +61,29 @@ fn every_fixture_matches_aapt_and_dexdump() {
         let vn = pkg.get("versionName").filter(|v| !v.is_empty());
         assert_eq!(report.app.version_name.as_ref(), vn, "{ctx}: versionName");
         if let Some(min) = field(&badging, "sdkVersion:") {
-            assert_eq!(report.app.min_sdk.map(|v| v.to_string()), Some(unquote(min)), "{ctx}: minSdk");
+            assert_eq!(
+                report.app.min_sdk.map(|v| v.to_string()),
+                Some(unquote(min)),
+                "{ctx}: minSdk"
+            );
         }
         if let Some(t) = field(&badging, "targetSdkVersion:") {
-            assert_eq!(report.app.target_sdk.map(|v| v.to_string()), Some(unquote(t)), "{ctx}: targetSdk");
+            assert_eq!(
+                report.app.target_sdk.map(|v| v.to_string()),
+                Some(unquote(t)),
+                "{ctx}: targetSdk"
+            );
         }
         // aapt prints the default-configuration label; when there is none, interdict falls back to another configuration.
-        let default_label = field(&badging, "application-label:").map(unquote).filter(|l| !l.is_empty());
+        let default_label = field(&badging, "application-label:")
+            .map(unquote)
+            .filter(|l| !l.is_empty());
         match default_label {
-            Some(label) => assert_eq!(report.app.label.as_deref(), Some(label.as_str()), "{ctx}: label"),
+            Some(label) => assert_eq!(
+                report.app.label.as_deref(),
+                Some(label.as_str()),
+                "{ctx}: label"
+            ),
             None => {
                 let locale_labels: Vec<String> = badging
                     .lines()
@@ -73,11 +95,23 @@ fn every_fixture_matches_aapt_and_dexdump() {
                 let literal = tree
                     .split("E: application")
                     .nth(1)
-                    .and_then(|t| t.lines().find(|l| l.contains("android:label(0x01010001)=\"")))
+                    .and_then(|t| {
+                        t.lines()
+                            .find(|l| l.contains("android:label(0x01010001)=\""))
+                    })
                     .and_then(|l| l.split("(Raw: \"").nth(1))
-                    .map(|r| r.trim_end().trim_end_matches(')').trim_end_matches('"').to_owned());
+                    .map(|r| {
+                        r.trim_end()
+                            .trim_end_matches(')')
+                            .trim_end_matches('"')
+                            .to_owned()
+                    });
                 if let Some(literal) = literal {
-                    assert_eq!(report.app.label.as_deref(), Some(literal.as_str()), "{ctx}: literal label");
+                    assert_eq!(
+                        report.app.label.as_deref(),
+                        Some(literal.as_str()),
+                        "{ctx}: literal label"
+                    );
                 } else if locale_labels.is_empty() {
                     assert!(
                         report.app.label.is_none() || report.app.label.as_deref() == Some(""),
@@ -98,15 +132,23 @@ fn every_fixture_matches_aapt_and_dexdump() {
         let perms = tool("aapt", &["dump", "permissions", p]);
         let mut expected: Vec<(String, Option<u32>)> = perms
             .lines()
-            .filter(|l| l.starts_with("uses-permission:") || l.starts_with("uses-permission-sdk-23:"))
+            .filter(|l| {
+                l.starts_with("uses-permission:") || l.starts_with("uses-permission-sdk-23:")
+            })
             .map(|l| {
                 let kv = quoted_pairs(l);
-                (kv["name"].clone(), kv.get("maxSdkVersion").and_then(|v| v.parse().ok()))
+                (
+                    kv["name"].clone(),
+                    kv.get("maxSdkVersion").and_then(|v| v.parse().ok()),
+                )
             })
             .collect();
         expected.dedup_by(|a, b| a.0 == b.0);
-        let mut got: Vec<(String, Option<u32>)> =
-            report.permissions.iter().map(|p| (p.name.clone(), p.max_sdk)).collect();
+        let mut got: Vec<(String, Option<u32>)> = report
+            .permissions
+            .iter()
+            .map(|p| (p.name.clone(), p.max_sdk))
+            .collect();
         expected.sort();
         got.sort();
         assert_eq!(got, expected, "{ctx}: permissions");
@@ -115,8 +157,11 @@ fn every_fixture_matches_aapt_and_dexdump() {
             .filter_map(|l| l.strip_prefix("permission: "))
             .map(|s| s.trim().to_owned())
             .collect();
-        let mut got_declared: Vec<String> =
-            report.declared_permissions.iter().map(|p| p.name.clone()).collect();
+        let mut got_declared: Vec<String> = report
+            .declared_permissions
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         let mut declared_sorted = declared.clone();
         got_declared.sort();
         declared_sorted.sort();
@@ -140,19 +185,38 @@ fn every_fixture_matches_aapt_and_dexdump() {
             let classes: u64 = dump
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("class_defs_size"))
-                .and_then(|v| v.trim().trim_start_matches(':').trim().split_whitespace().next()?.parse().ok())
+                .and_then(|v| {
+                    v.trim()
+                        .trim_start_matches(':')
+                        .trim()
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                })
                 .unwrap_or_else(|| panic!("{ctx}: no class_defs_size in dexdump output"));
             assert_eq!(dex.classes, classes, "{ctx}: classes in {}", dex.name);
             let strings: u64 = dump
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("string_ids_size"))
-                .and_then(|v| v.trim().trim_start_matches(':').trim().split_whitespace().next()?.parse().ok())
+                .and_then(|v| {
+                    v.trim()
+                        .trim_start_matches(':')
+                        .trim()
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                })
                 .unwrap();
             assert_eq!(dex.strings, strings, "{ctx}: strings in {}", dex.name);
         }
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
-            report.anomalies.iter().all(|a| a.code != "local_header_mismatch"),
+            report
+                .anomalies
+                .iter()
+                .all(|a| a.code != "local_header_mismatch"),
             "{ctx}: a clean fixture has no header mismatch: {:?}",
             report.anomalies
         );

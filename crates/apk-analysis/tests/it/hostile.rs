@@ -30,13 +30,18 @@ fn codes(r: &Assessment) -> Vec<&str> {
 
 /// Asserts the mutated APK still reads as the original, and that `code` was flagged.
 fn same_app_flagged(original: &Assessment, mutated: &[u8], code: &str) -> Assessment {
-    let r = run(mutated).unwrap_or_else(|e| panic!("expected a report flagged {code}, got error {e}"));
+    let r =
+        run(mutated).unwrap_or_else(|e| panic!("expected a report flagged {code}, got error {e}"));
     assert_eq!(r.app.package, original.app.package);
     assert_eq!(r.app.version_code, original.app.version_code);
     assert_eq!(r.permissions, original.permissions);
     assert_eq!(r.components.len(), original.components.len());
     assert_eq!(r.dex.classes, original.dex.classes);
-    assert!(codes(&r).contains(&code), "expected anomaly {code}, got {:?}", codes(&r));
+    assert!(
+        codes(&r).contains(&code),
+        "expected anomaly {code}, got {:?}",
+        codes(&r)
+    );
     r
 }
 
@@ -217,8 +222,18 @@ fn garble_string(m: &mut [u8], name: &str, with: u8) -> usize {
 fn garbage_attribute_names_resolve_by_resource_id() {
     let (_, _, original) = base();
     let data = with_manifest("garble", |m| {
-        for attr in ["name", "exported", "versionCode", "minSdkVersion", "targetSdkVersion", "permission"] {
-            assert!(garble_string(m, attr, b'z') > 0, "attribute string {attr} not found in the pool");
+        for attr in [
+            "name",
+            "exported",
+            "versionCode",
+            "minSdkVersion",
+            "targetSdkVersion",
+            "permission",
+        ] {
+            assert!(
+                garble_string(m, attr, b'z') > 0,
+                "attribute string {attr} not found in the pool"
+            );
         }
     });
     let r = run(&data).unwrap();
@@ -228,7 +243,10 @@ fn garbage_attribute_names_resolve_by_resource_id() {
     assert_eq!(r.app.target_sdk, original.app.target_sdk);
     assert_eq!(r.permissions, original.permissions);
     let names = |r: &Assessment| -> Vec<(String, bool)> {
-        r.components.iter().map(|c| (c.name.clone(), c.exported)).collect()
+        r.components
+            .iter()
+            .map(|c| (c.name.clone(), c.exported))
+            .collect()
     };
     assert_eq!(names(&r), names(&original));
 }
@@ -256,7 +274,11 @@ fn zip_bomb_is_refused_with_a_typed_error() {
     let zeros = dir.join("zeros");
     std::fs::write(&zeros, vec![0u8; 64 << 20]).unwrap();
     let out = dir.join("bomb.apk");
-    rezip(&path, &out, &["--replace", &format!("classes.dex={}", zeros.display())]);
+    rezip(
+        &path,
+        &out,
+        &["--replace", &format!("classes.dex={}", zeros.display())],
+    );
     let data = std::fs::read(&out).unwrap();
     let options = Options {
         limits: apk_zip::Limits {

@@ -25,7 +25,11 @@ fn s(p: &Path) -> &str {
 fn json_report_has_the_v1_fields() {
     let apk = apk_fixtures::fixture("components_target30");
     let out = interdict(&["assess", "--format", "json", s(&apk)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = &v.as_array().unwrap()[0];
     assert_eq!(r["schema"], "interdict.assessment/v1");
@@ -33,7 +37,14 @@ fn json_report_has_the_v1_fields() {
         assert!(!r["file"][key].is_null(), "file.{key}");
     }
     assert_eq!(r["file"]["sha256"].as_str().unwrap().len(), 64);
-    for key in ["package", "version_code", "version_name", "min_sdk", "target_sdk", "label"] {
+    for key in [
+        "package",
+        "version_code",
+        "version_name",
+        "min_sdk",
+        "target_sdk",
+        "label",
+    ] {
         assert!(r["app"].get(key).is_some(), "app.{key}");
     }
     assert!(r["permissions"][0].get("max_sdk").is_some());
@@ -59,15 +70,30 @@ fn a_bad_file_does_not_stop_the_batch() {
     std::fs::copy(apk_fixtures::fixture("unsigned"), sub.join("d-good.apk")).unwrap();
     let missing = dir.join("missing.apk");
 
-    let out = interdict(&["assess", "--format", "jsonl", "--jobs", "2", s(&dir), s(&missing)]);
+    let out = interdict(&[
+        "assess",
+        "--format",
+        "jsonl",
+        "--jobs",
+        "2",
+        s(&dir),
+        s(&missing),
+    ]);
     assert_eq!(out.status.code(), Some(2), "any unreadable input exits 2");
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4, "three APKs found recursively, plus the missing path");
-    assert!(lines[0]["file"]["path"].as_str().unwrap().ends_with("a-good.apk"));
+    assert_eq!(
+        lines.len(),
+        4,
+        "three APKs found recursively, plus the missing path"
+    );
+    assert!(lines[0]["file"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("a-good.apk"));
     assert_eq!(lines[0]["app"]["package"], "com.example.minimal");
     assert_eq!(lines[1]["error"]["code"], "not_a_zip");
     assert_eq!(lines[1]["schema"], "interdict.assessment/v1");
@@ -82,7 +108,14 @@ fn all_good_exits_zero_and_output_file_is_written() {
     let dir = scratch("output");
     let report = dir.join("report.json");
     let apk = apk_fixtures::fixture("trackers");
-    let out = interdict(&["assess", "--format", "json", "--output", s(&report), s(&apk)]);
+    let out = interdict(&[
+        "assess",
+        "--format",
+        "json",
+        "--output",
+        s(&report),
+        s(&apk),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -98,14 +131,30 @@ fn text_summary_and_limits_flags() {
     let out = interdict(&["assess", s(&apk)]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("com.example.multidex") || text.contains("package"), "{text}");
+    assert!(
+        text.contains("com.example.multidex") || text.contains("package"),
+        "{text}"
+    );
     assert!(text.contains("2 dex"), "{text}");
     // A per-entry limit below the DEX size is a typed, explained error.
-    let out = interdict(&["assess", "--format", "jsonl", "--max-entry-size", "1000", s(&apk)]);
+    let out = interdict(&[
+        "assess",
+        "--format",
+        "jsonl",
+        "--max-entry-size",
+        "1000",
+        s(&apk),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "limit_exceeded");
-    assert!(v["error"]["message"].as_str().unwrap().contains("--max-entry-size"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-entry-size"),
+        "{v}"
+    );
 }
 
 #[test]
