@@ -132,7 +132,7 @@ impl Bloom {
     fn probes(&self, h: u64) -> [u64; 2] {
         [
             h & self.mask,
-            (h >> 32 | h << 32).wrapping_mul(FX_SEED) >> 7 & self.mask,
+            (h.rotate_left(32).wrapping_mul(FX_SEED) >> 7) & self.mask,
         ]
     }
 
