@@ -188,7 +188,6 @@ fn every_fixture_matches_aapt_and_dexdump() {
                 .and_then(|v| {
                     v.trim()
                         .trim_start_matches(':')
-                        .trim()
                         .split_whitespace()
                         .next()?
                         .parse()
@@ -202,7 +201,6 @@ fn every_fixture_matches_aapt_and_dexdump() {
                 .and_then(|v| {
                     v.trim()
                         .trim_start_matches(':')
-                        .trim()
                         .split_whitespace()
                         .next()?
                         .parse()

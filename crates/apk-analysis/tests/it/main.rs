@@ -1,5 +1,8 @@
 //! Integration tests of `apk-analysis` on real APKs built by `apk-fixtures`.
 
+// Tests fail by panicking: unwrap on a broken fixture is the clearest message.
+#![allow(clippy::unwrap_used)]
+
 mod differential;
 mod hostile;
 mod model;
