@@ -463,7 +463,6 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         include_strings: args.include_strings,
         risk: risk_config(&args)?,
         skip_signing: args.no_verify,
-        ..Options::default()
     };
     if args.format == Format::Html && inputs.len() > 1 {
         match &args.output {
