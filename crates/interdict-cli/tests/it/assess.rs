@@ -1,5 +1,8 @@
 //! `interdict assess` as a user runs it: the real binary on real fixture APKs.
 
+// Tests fail by panicking: unwrap on a broken fixture is the clearest message.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
