@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 unzip zip chromium)
+need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 unzip zip chromium postgresql)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,10 +16,45 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The policy-export tests parse Fleet YAML with PyYAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "==> installing PyYAML for python3"
+  python3 -m pip install -q pyyaml || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"; $SUDO apt-get install -y -qq python3-yaml; }
+fi
+
+# A throwaway PostgreSQL cluster for the server tests (issue 6): a temp dir, an unprivileged
+# user, loopback only, trust auth. The tests create one database per test.
+start_postgres() {
+  local bin port run=()
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+  [ -x "$bin/initdb" ] || { echo "==> no PostgreSQL binaries; skipping the PostgreSQL runs"; return 0; }
+  PGTMP="$(mktemp -d)"
+  chmod 755 "$PGTMP"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$PGTMP"
+    run=(runuser -u postgres --)
+  fi
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  "${run[@]}" "$bin/initdb" -D "$PGTMP/data" -U interdict --auth=trust -E UTF8 >"$PGTMP/initdb.log" 2>&1
+  "${run[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w \
+    -o "-p $port -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  trap 'stop_postgres' EXIT
+  export TEST_POSTGRES_URL="postgres://interdict@127.0.0.1:$port/postgres"
+  echo "==> PostgreSQL on 127.0.0.1:$port (TEST_POSTGRES_URL set)"
+}
+stop_postgres() {
+  local bin run=()
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+  [ "$(id -u)" -eq 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGTMP"
+}
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
+start_postgres
 cargo test --workspace --locked

@@ -5,8 +5,12 @@
 
 mod assess_cmd;
 mod html;
+mod init_cmd;
 mod inventory_cmd;
 mod policy_cmd;
+mod serve_cmd;
+mod simulate_cmd;
+mod token_cmd;
 mod trackers_cmd;
 
 use std::process::ExitCode;
@@ -63,6 +67,34 @@ enum Command {
     ///   interdict trackers import trackers.json
     ///   interdict trackers list
     Trackers(trackers_cmd::TrackersArgs),
+    /// Create the server's data store, the first admin token and an enrollment secret.
+    ///
+    /// Examples:
+    ///   interdict init
+    ///   interdict init --data-dir /var/lib/interdict --json
+    Init(init_cmd::InitArgs),
+    /// Run the fleet server: enrollment, check-ins, compliance, exceptions, policy versions.
+    ///
+    /// SQLite in --data-dir by default (WAL, synchronous=FULL); --database postgres://...
+    /// lets several servers share one PostgreSQL database.
+    ///
+    /// Examples:
+    ///   interdict serve
+    ///   interdict serve --listen 0.0.0.0:8080 --database postgres://interdict@db/interdict
+    Serve(serve_cmd::ServeArgs),
+    /// Manage API tokens (roles: viewer < analyst < approver < admin).
+    ///
+    /// Examples:
+    ///   interdict token create --role viewer --name dashboard
+    Token {
+        #[command(subcommand)]
+        cmd: token_cmd::TokenCmd,
+    },
+    /// Enroll simulated devices and drive check-ins against a server (load test).
+    ///
+    /// Examples:
+    ///   interdict simulate --server http://127.0.0.1:8080 --enroll-secret S --devices 1000 --apps-per-device 50 --duration 10
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +104,10 @@ fn main() -> ExitCode {
         Command::Policy { cmd } => policy_cmd::run(cmd),
         Command::Inventory { cmd } => inventory_cmd::run(cmd),
         Command::Trackers(args) => trackers_cmd::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => init_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Token { cmd } => token_cmd::run(cmd),
+        Command::Simulate(args) => simulate_cmd::run(args),
     };
     match result {
         Ok(code) => code,

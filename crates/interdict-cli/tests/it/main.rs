@@ -1,2 +1,3 @@
 mod assess;
 mod policy;
+mod serve;

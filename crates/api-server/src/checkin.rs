@@ -1,0 +1,331 @@
+//! The check-in path: evaluate against the in-memory policy, then group-commit.
+
+use std::sync::Arc;
+
+use app_policy::model::Located;
+use app_policy::{App, CompiledPolicy, Date, DeviceInventory, Loc, Policy, Remedy, Status};
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use storage::{hash_secret, CheckinWrite, Store, StoredApp};
+
+use crate::cache::DeviceCtx;
+
+use crate::{bump, ApiError, AppState};
+
+/// Most apps accepted in one inventory.
+pub(crate) const MAX_APPS: usize = 5000;
+
+/// The active policy version, compiled once. The parsed policy is leaked so the compiled form
+/// can borrow it for the life of the process; publishing is rare (one small leak per version).
+pub struct ActivePolicy {
+    /// Server version number.
+    pub version: i64,
+    compiled: CompiledPolicy<'static>,
+}
+
+/// Loads the latest policy version with the approved exceptions, compiled.
+pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, ApiError> {
+    let Some(pv) = store.active_policy().await? else {
+        return Ok(None);
+    };
+    let mut policy = app_policy::parse_policy(&pv.source, "policy.toml")
+        .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
+    for exc in store.exceptions(Some("approved")).await? {
+        let Ok(expires) = Date::parse(&exc.expires) else {
+            continue;
+        };
+        let loc = Loc { line: 1, column: 1 };
+        policy.exceptions.push(app_policy::Exception {
+            id: exc.id.clone(),
+            loc,
+            rule: Located {
+                value: exc.rule.clone(),
+                loc,
+            },
+            devices: vec![exc.device_id.clone()],
+            groups: Vec::new(),
+            apps: exc.app_id.iter().cloned().collect(),
+            justification: exc.justification.clone(),
+            basis: None,
+            requester: exc.requested_by.clone(),
+            approver: exc.decided_by.clone().unwrap_or_default(),
+            granted: None,
+            expires,
+        });
+    }
+    let policy: &'static Policy = Box::leak(Box::new(policy));
+    let compiled = CompiledPolicy::new(policy)
+        .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
+    Ok(Some(ActivePolicy {
+        version: pv.version,
+        compiled,
+    }))
+}
+
+/// The inventory hash a device sends instead of an unchanged inventory: SHA-256 (hex) of the
+/// canonical JSON of its apps, sorted by id, duplicates removed.
+pub fn inventory_hash(apps: &[App]) -> String {
+    let (_, json) = canonical_apps(apps);
+    hash_secret(&json)
+}
+
+fn canonical_apps(apps: &[App]) -> (Vec<App>, String) {
+    let mut sorted = apps.to_vec();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted.dedup_by(|a, b| a.id == b.id);
+    let mut json = String::with_capacity(sorted.len().saturating_mul(96));
+    json.push('[');
+    for (i, a) in sorted.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        canonical_app(a, &mut json);
+    }
+    json.push(']');
+    (sorted, json)
+}
+
+/// `canonical_json(&json!(app))` without building a `serde_json::Value` (the hot path of a
+/// full-inventory check-in): keys in byte order, fields skipped exactly as `App` skips them.
+/// The test `canonical_app_matches_generic_canonical_json` keeps the two in step.
+fn canonical_app(a: &App, out: &mut String) {
+    fn string(s: &str, out: &mut String) {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    }
+    let App {
+        id,
+        version,
+        version_code,
+        signers,
+        installer,
+        publisher,
+    } = a;
+    out.push_str("{\"id\":");
+    string(id, out);
+    if let Some(v) = installer {
+        out.push_str(",\"installer\":");
+        string(v, out);
+    }
+    if let Some(v) = publisher {
+        out.push_str(",\"publisher\":");
+        string(v, out);
+    }
+    if !signers.is_empty() {
+        out.push_str(",\"signers\":[");
+        for (i, sig) in signers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(sig, out);
+        }
+        out.push(']');
+    }
+    if let Some(v) = version {
+        out.push_str(",\"version\":");
+        string(v, out);
+    }
+    if let Some(v) = version_code {
+        out.push_str(",\"version_code\":");
+        out.push_str(&v.to_string());
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use storage::canonical_json;
+
+    #[test]
+    fn canonical_app_matches_generic_canonical_json() {
+        let mut apps = Vec::new();
+        for mask in 0u32..32 {
+            let some = |bit: u32, v: &str| (mask & (1 << bit) != 0).then(|| v.to_string());
+            apps.push(App {
+                id: format!("com.ex\u{e9}\"q\\{mask}\n"),
+                version: some(0, "1.0 \u{202e}"),
+                version_code: (mask & 2 != 0).then_some(-42),
+                signers: if mask & 4 != 0 {
+                    vec!["ab".into(), "cd\t".into()]
+                } else {
+                    vec![]
+                },
+                installer: some(3, "com.android.vending"),
+                publisher: some(4, "Ex \"Corp\""),
+            });
+        }
+        let (sorted, fast) = canonical_apps(&apps);
+        assert_eq!(fast, canonical_json(&json!(sorted)));
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InventoryBody {
+    apps: Vec<App>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckinBody {
+    #[serde(default)]
+    inventory: Option<InventoryBody>,
+    #[serde(default)]
+    inventory_hash: Option<String>,
+    #[serde(default)]
+    action_results: Vec<serde_json::Value>,
+    /// The device's own increasing check-in counter (optional).
+    #[serde(default)]
+    seq: i64,
+}
+
+/// One thing the device must do.
+#[derive(Debug, Serialize)]
+pub(crate) struct Action {
+    id: String,
+    kind: &'static str,
+    app_id: String,
+    rule: String,
+    deadline: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckinResponse {
+    policy_version: Option<i64>,
+    compliant: bool,
+    actions: Vec<Action>,
+    next_checkin_s: u64,
+}
+
+pub(crate) fn today() -> Date {
+    Date::from_days_since_epoch(storage::now_ms() / 86_400_000)
+}
+
+pub(crate) async fn checkin(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<DeviceCtx>,
+    body: Result<Json<CheckinBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<CheckinResponse>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    if body.action_results.len() > MAX_APPS {
+        return Err(ApiError::Invalid("too many action results".into()));
+    }
+    let dev = &ctx.device;
+    // `Some(apps)`: the inventory changed and is stored with this check-in.
+    let (new_apps, new_inventory) = match (body.inventory, body.inventory_hash) {
+        (Some(inv), None) => {
+            if inv.apps.len() > MAX_APPS {
+                return Err(ApiError::Invalid(format!("more than {MAX_APPS} apps")));
+            }
+            let (apps, json) = canonical_apps(&inv.apps);
+            let hash = hash_secret(&json);
+            if dev.inventory_hash.as_deref() == Some(hash.as_str()) {
+                (None, None)
+            } else {
+                let stored = apps
+                    .iter()
+                    .map(|a| StoredApp {
+                        id: a.id.clone(),
+                        version: a.version.clone(),
+                    })
+                    .collect();
+                (Some(apps), Some((hash, json, stored)))
+            }
+        }
+        (None, Some(hash)) => {
+            if dev.inventory_hash.as_deref() != Some(hash.as_str()) {
+                return Err(ApiError::Conflict(
+                    "inventory_required: the hash does not match the stored inventory".into(),
+                ));
+            }
+            (None, None)
+        }
+        _ => {
+            return Err(ApiError::Invalid(
+                "send exactly one of inventory and inventory_hash".into(),
+            ))
+        }
+    };
+    let active = state.active_policy();
+    let outcome = match (&active, new_apps) {
+        (Some(p), Some(apps)) => {
+            let inv = DeviceInventory {
+                device: dev.inventory.device.clone(),
+                apps,
+            };
+            let o = evaluate(p, &inv);
+            (o, Some(inv.apps))
+        }
+        (Some(p), None) => (evaluate(p, &dev.inventory), None),
+        (None, apps) => ((true, false, false, Vec::new()), apps),
+    };
+    let ((compliant, overdue, in_grace, actions), new_apps) = outcome;
+    let new_hash = new_inventory.as_ref().map(|(h, _, _)| h.clone());
+    let write = CheckinWrite {
+        device_id: dev.id.clone(),
+        at_ms: storage::now_ms(),
+        inventory: new_inventory,
+        compliant,
+        overdue,
+        in_grace,
+        was_compliant: dev.compliant,
+        policy_version: active.as_ref().map(|p| p.version),
+        seq: body.seq.max(0),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state
+        .writer
+        .send(crate::writer::WriteReq {
+            write,
+            done: tx,
+            metrics: Arc::clone(&state.metrics),
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    // Acknowledge only after the commit.
+    if !rx.await.unwrap_or(false) {
+        return Err(ApiError::Unavailable);
+    }
+    if new_hash.is_some() || compliant != dev.compliant {
+        let updated = dev.with(new_hash, new_apps, compliant);
+        state.devices.update(&ctx.token_hash, Arc::new(updated));
+    }
+    bump(&state.metrics.checkins);
+    Ok(Json(CheckinResponse {
+        policy_version: active.as_ref().map(|p| p.version),
+        compliant,
+        actions,
+        next_checkin_s: state.config.next_checkin_s,
+    }))
+}
+
+type Outcome = (bool, bool, bool, Vec<Action>);
+
+fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
+    let dev_id = &inv.device.id;
+    let report = p.compiled.evaluate(inv, today());
+    let mut overdue = false;
+    let mut in_grace = false;
+    let mut actions = Vec::new();
+    for f in report.findings {
+        let kind = match (f.status, f.remedy) {
+            (Status::Violation | Status::InGrace, Some(Remedy::Uninstall)) => "uninstall",
+            (Status::Violation | Status::InGrace, Some(Remedy::Block)) => "block",
+            (Status::Violation | Status::InGrace | Status::Review, _) => "notify",
+            _ => continue,
+        };
+        overdue |= f.status == Status::Violation;
+        in_grace |= f.status == Status::InGrace;
+        let id = hash_secret(&format!("{}\n{}\n{}", dev_id, f.rule, f.app_id));
+        actions.push(Action {
+            id: id.get(..16).unwrap_or(&id).to_string(),
+            kind,
+            app_id: f.app_id,
+            rule: f.rule,
+            deadline: f.deadline.map(|d| d.to_string()),
+        });
+    }
+    (report.compliant, overdue, in_grace, actions)
+}

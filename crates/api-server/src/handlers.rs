@@ -1,0 +1,388 @@
+//! Handlers. Authorization already ran (see `auth`); each handler finds its principal in the
+//! request extensions and does one storage call or a few.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use storage::{ApiPrincipal, DeviceFilter, NewDevice, Role};
+
+use crate::{ApiError, AppState};
+
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::Invalid(e.body_text()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> ApiResult {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub(crate) async fn healthz(State(state): State<AppState>) -> ApiResult {
+    state.store.ping().await?;
+    Ok(Json(
+        json!({"status": "ok", "backend": state.store.backend()}),
+    ))
+}
+
+pub(crate) async fn noop() -> &'static str {
+    "ok"
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let text = format!(
+        "# HELP interdict_checkins_total Check-ins acknowledged.\n\
+         # TYPE interdict_checkins_total counter\n\
+         interdict_checkins_total {}\n\
+         # HELP interdict_write_batches_total Group-commit transactions.\n\
+         # TYPE interdict_write_batches_total counter\n\
+         interdict_write_batches_total {}\n\
+         # HELP interdict_rate_limited_total Requests refused by the rate limiter.\n\
+         # TYPE interdict_rate_limited_total counter\n\
+         interdict_rate_limited_total {}\n\
+         # HELP interdict_auth_failures_total Requests refused by authorization.\n\
+         # TYPE interdict_auth_failures_total counter\n\
+         interdict_auth_failures_total {}\n",
+        m.checkins.load(Ordering::Relaxed),
+        m.batches.load(Ordering::Relaxed),
+        m.rate_limited.load(Ordering::Relaxed),
+        m.auth_failures.load(Ordering::Relaxed),
+    );
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollBody {
+    enroll_secret: String,
+    device: NewDevice,
+}
+
+pub(crate) async fn enroll(
+    State(state): State<AppState>,
+    b: Result<Json<EnrollBody>, JsonRejection>,
+) -> ApiResult {
+    // The secret is checked before the body is otherwise trusted.
+    let b = body(b)?;
+    let secret = state
+        .store
+        .enroll_secret(&b.enroll_secret)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let d = &b.device;
+    if serde_json::from_value::<app_policy::Platform>(json!(d.platform)).is_err() {
+        return Err(ApiError::Invalid(format!(
+            "unknown platform {:?}",
+            d.platform
+        )));
+    }
+    if serde_json::from_value::<app_policy::Ownership>(json!(d.ownership)).is_err() {
+        return Err(ApiError::Invalid(format!(
+            "unknown ownership {:?}",
+            d.ownership
+        )));
+    }
+    if d.name.len() > 256 || d.serial.len() > 256 || d.groups.len() > 64 {
+        return Err(ApiError::Invalid("device field too long".into()));
+    }
+    if !secret.groups.is_empty() && !d.groups.iter().all(|g| secret.groups.contains(g)) {
+        return Err(ApiError::Forbidden(
+            "this enrollment secret is limited to other groups".into(),
+        ));
+    }
+    let (device_id, device_token) = state.store.enroll(&secret, d).await?;
+    Ok(Json(
+        json!({"device_id": device_id, "device_token": device_token}),
+    ))
+}
+
+pub(crate) async fn put_policy(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    source: String,
+) -> ApiResult {
+    let policy = app_policy::parse_policy(&source, "policy.toml")
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let diags = app_policy::check(&policy, crate::checkin::today());
+    if app_policy::has_errors(&diags) {
+        let msgs: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        return Err(ApiError::Invalid(msgs.join("; ")));
+    }
+    app_policy::CompiledPolicy::new(&policy).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let version = state
+        .store
+        .publish_policy(&policy.name, &source, &p.id)
+        .await?;
+    state.reload_policy().await?;
+    Ok(Json(json!({"version": version, "name": policy.name})))
+}
+
+pub(crate) async fn policy_versions(State(state): State<AppState>) -> ApiResult {
+    to_json(&state.store.policy_versions().await?)
+}
+
+pub(crate) async fn policy_version(
+    State(state): State<AppState>,
+    Path(version): Path<i64>,
+) -> ApiResult {
+    to_json(&state.store.policy_version(version).await?)
+}
+
+pub(crate) async fn list_devices(
+    State(state): State<AppState>,
+    q: Result<Query<DeviceFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(f) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    to_json(&state.store.list_devices(&f).await?)
+}
+
+pub(crate) async fn device_detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    to_json(&state.store.device_detail(&id).await?)
+}
+
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    state.store.revoke_device(&id, &p.id).await?;
+    state.devices.remove_device(&id);
+    Ok(Json(json!({"revoked": id})))
+}
+
+pub(crate) async fn compliance(State(state): State<AppState>) -> ApiResult {
+    to_json(&state.store.compliance_summary().await?)
+}
+
+pub(crate) async fn exposure(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+) -> ApiResult {
+    let rows = state.store.exposure(&app_id).await?;
+    let devices: Vec<Value> = rows
+        .into_iter()
+        .map(|(d, since)| json!({"device_id": d, "since": since}))
+        .collect();
+    Ok(Json(json!({"app_id": app_id, "devices": devices})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExceptionQuery {
+    status: Option<String>,
+}
+
+pub(crate) async fn list_exceptions(
+    State(state): State<AppState>,
+    q: Result<Query<ExceptionQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    to_json(&state.store.exceptions(q.status.as_deref()).await?)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExceptionRequest {
+    device_id: String,
+    rule: String,
+    #[serde(default)]
+    app_id: Option<String>,
+    justification: String,
+    expires: String,
+}
+
+pub(crate) async fn request_exception(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    b: Result<Json<ExceptionRequest>, JsonRejection>,
+) -> ApiResult {
+    let b = body(b)?;
+    app_policy::Date::parse(&b.expires).map_err(|e| ApiError::Invalid(format!("expires: {e}")))?;
+    if b.justification.trim().is_empty() {
+        return Err(ApiError::Invalid("justification is required".into()));
+    }
+    let row = state
+        .store
+        .request_exception(
+            &b.device_id,
+            &b.rule,
+            b.app_id.as_deref(),
+            &b.justification,
+            &b.expires,
+            &p.id,
+        )
+        .await?;
+    to_json(&row)
+}
+
+async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str) -> ApiResult {
+    let row = state.store.decide_exception(id, to, &p.id).await?;
+    state.reload_policy().await?;
+    to_json(&row)
+}
+
+pub(crate) async fn approve_exception(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    decide(&state, &p, &id, "approved").await
+}
+
+pub(crate) async fn deny_exception(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    decide(&state, &p, &id, "denied").await
+}
+
+pub(crate) async fn revoke_exception(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    decide(&state, &p, &id, "revoked").await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    q: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let events = state.store.events(q.after, q.limit).await?;
+    let next = events.last().map(|e| e.seq);
+    Ok(Json(json!({"events": events, "next_after": next})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenRequest {
+    role: Role,
+    #[serde(default)]
+    name: String,
+}
+
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    b: Result<Json<TokenRequest>, JsonRejection>,
+) -> ApiResult {
+    let b = body(b)?;
+    let (id, token) = state.store.create_api_token(b.role, &b.name, &p.id).await?;
+    Ok(Json(json!({"id": id, "role": b.role, "token": token})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateRequest {
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+pub(crate) async fn rotate_enroll_secret(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    b: Result<Json<RotateRequest>, JsonRejection>,
+) -> ApiResult {
+    let b = body(b)?;
+    let secret = state.store.rotate_enroll_secret(&b.groups, &p.id).await?;
+    Ok(Json(json!({"enroll_secret": secret})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DiffQuery {
+    from: i64,
+    to: i64,
+}
+
+pub(crate) async fn policy_diff(
+    State(state): State<AppState>,
+    q: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let parse = |src: &str| {
+        app_policy::parse_policy(src, "policy.toml").map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let old = parse(&state.store.policy_version(q.from).await?.source)?;
+    let new = parse(&state.store.policy_version(q.to).await?.source)?;
+    let d = app_policy::diff(&old, &new, crate::checkin::today());
+    Ok(Json(
+        json!({"from": q.from, "to": q.to, "text": app_policy::diff_text(&d), "diff": d}),
+    ))
+}
+
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(crate::openapi())
+}
+
+/// One CSV field: quoted, quotes doubled, and a leading formula character neutralized
+/// (device names come from devices: they are data, never spreadsheet formulas).
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+pub(crate) async fn devices_csv(
+    State(state): State<AppState>,
+    q: Result<Query<DeviceFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(mut f) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let mut out = String::from(
+        "id,name,platform,serial,ownership,groups,compliant,overdue,in_grace,policy_version,last_seen\n",
+    );
+    f.limit = Some(1000);
+    loop {
+        let page = state.store.list_devices(&f).await?;
+        for d in &page {
+            let row = [
+                csv_field(&d.id),
+                csv_field(&d.name),
+                csv_field(&d.platform),
+                csv_field(&d.serial),
+                csv_field(&d.ownership),
+                csv_field(&d.groups.join(";")),
+                d.compliant.to_string(),
+                d.overdue.to_string(),
+                d.in_grace.to_string(),
+                d.policy_version.map(|v| v.to_string()).unwrap_or_default(),
+                d.last_seen.map(|v| v.to_string()).unwrap_or_default(),
+            ];
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => f.after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    Ok(([(CONTENT_TYPE, "text/csv; charset=utf-8")], out))
+}

@@ -1,0 +1,499 @@
+//! interdict HTTP API (axum): the only crate that knows HTTP.
+//!
+//! * Every route is declared once in [`route_table`], with the access it needs
+//!   ([`Access`]). The router is built from that table and the authorization layer reads it,
+//!   so authorization is checked in one place, before any handler (and any storage call) runs,
+//!   and the test matrix built from [`route_list`] covers every route.
+//! * Check-ins go through a single writer task ([`writer`]) that batches every check-in waiting
+//!   into one transaction (group commit). A check-in is answered only after its commit.
+//! * The active policy is compiled once and swapped atomically when a version is published or
+//!   an exception is decided.
+
+#![forbid(unsafe_code)]
+
+mod auth;
+mod cache;
+mod checkin;
+mod handlers;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put, MethodRouter};
+use axum::{Json, Router};
+use serde::Serialize;
+use storage::{Role, StorageError, Store};
+
+pub use checkin::{inventory_hash, ActivePolicy};
+pub use storage;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Access {
+    /// Anyone (no secret data).
+    Public,
+    /// Anyone holding a valid enrollment secret (checked by the handler against the body).
+    EnrollSecret,
+    /// A device token; the device can reach only its own data.
+    Device,
+    /// An admin token with at least this role.
+    Role(Role),
+}
+
+/// One route: method, path (axum syntax) and access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteInfo {
+    /// HTTP method.
+    #[serde(serialize_with = "ser_method")]
+    pub method: Method,
+    /// Path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+fn ser_method<S: serde::Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
+/// Server limits and tuning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Time limit per request.
+    pub request_timeout: Duration,
+    /// Most check-ins committed in one transaction.
+    pub max_batch: usize,
+    /// Seconds a device should wait before its next check-in.
+    pub next_checkin_s: u64,
+    /// Per-token requests per second (burst: twice this). 0: unlimited.
+    pub rate_per_token: u32,
+    /// How long a device credential read from the database is trusted without reading it
+    /// again (bounds how late another server's revocation applies; this server's own
+    /// revocations apply at once). Zero: read on every request.
+    pub device_cache_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_batch: 1024,
+            next_checkin_s: 900,
+            rate_per_token: 200,
+            device_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Check-ins acknowledged.
+    pub checkins: AtomicU64,
+    /// Write transactions committed by the writer.
+    pub batches: AtomicU64,
+    /// Requests refused by the rate limiter.
+    pub rate_limited: AtomicU64,
+    /// Requests refused by authentication or authorization.
+    pub auth_failures: AtomicU64,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    config: Arc<Config>,
+    policy: Arc<RwLock<Option<Arc<ActivePolicy>>>>,
+    writer: tokio::sync::mpsc::Sender<writer::WriteReq>,
+    metrics: Arc<Metrics>,
+    limiter: Arc<auth::RateLimiter>,
+    devices: Arc<cache::DeviceCache>,
+}
+
+impl AppState {
+    fn active_policy(&self) -> Option<Arc<ActivePolicy>> {
+        self.policy.read().ok().and_then(|p| p.clone())
+    }
+
+    /// Recompiles the active policy (latest version plus approved exceptions) and swaps it in.
+    async fn reload_policy(&self) -> Result<(), ApiError> {
+        let active = checkin::load_active(&self.store).await?;
+        if let Ok(mut slot) = self.policy.write() {
+            *slot = active.map(Arc::new);
+        }
+        Ok(())
+    }
+}
+
+/// Every route with its access and handler. The router and the authorization matrix are
+/// both built from this table.
+pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
+    use handlers as h;
+    use Access::{Device, EnrollSecret, Public};
+    use Role::{Admin, Analyst, Approver, Viewer};
+    let r = |method: Method, path: &'static str, access: Access, mr: MethodRouter<AppState>| {
+        (
+            RouteInfo {
+                method,
+                path,
+                access,
+            },
+            mr,
+        )
+    };
+    vec![
+        r(Method::GET, "/healthz", Public, get(h::healthz)),
+        r(Method::GET, "/api/v1/noop", Public, get(h::noop)),
+        r(
+            Method::GET,
+            "/metrics",
+            Access::Role(Viewer),
+            get(h::metrics),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/enroll",
+            EnrollSecret,
+            post(h::enroll),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/checkin",
+            Device,
+            post(checkin::checkin),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/policy",
+            Access::Role(Approver),
+            put(h::put_policy),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/policy/versions",
+            Access::Role(Viewer),
+            get(h::policy_versions),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/policy/versions/{version}",
+            Access::Role(Viewer),
+            get(h::policy_version),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/policy/diff",
+            Access::Role(Viewer),
+            get(h::policy_diff),
+        ),
+        r(Method::GET, "/api/v1/openapi.json", Public, get(h::openapi)),
+        r(
+            Method::GET,
+            "/api/v1/devices",
+            Access::Role(Viewer),
+            get(h::list_devices),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/export/devices.csv",
+            Access::Role(Viewer),
+            get(h::devices_csv),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/devices/{id}",
+            Access::Role(Viewer),
+            get(h::device_detail),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/devices/{id}/revoke",
+            Access::Role(Admin),
+            post(h::revoke_device),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/compliance",
+            Access::Role(Viewer),
+            get(h::compliance),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/exposure/{app_id}",
+            Access::Role(Viewer),
+            get(h::exposure),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/exceptions",
+            Access::Role(Viewer),
+            get(h::list_exceptions),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/exceptions",
+            Access::Role(Analyst),
+            post(h::request_exception),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/exceptions/{id}/approve",
+            Access::Role(Approver),
+            post(h::approve_exception),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/exceptions/{id}/deny",
+            Access::Role(Approver),
+            post(h::deny_exception),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/exceptions/{id}/revoke",
+            Access::Role(Approver),
+            post(h::revoke_exception),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/events",
+            Access::Role(Viewer),
+            get(h::events),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/tokens",
+            Access::Role(Admin),
+            post(h::create_token),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/enroll-secrets/rotate",
+            Access::Role(Admin),
+            post(h::rotate_enroll_secret),
+        ),
+    ]
+}
+
+/// The routes, without handlers.
+pub fn route_list() -> Vec<RouteInfo> {
+    route_table().into_iter().map(|(info, _)| info).collect()
+}
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new();
+    for (info, mr) in route_table() {
+        let access = info.access;
+        let layered = mr.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), access),
+            auth::authorize,
+        ));
+        app = app.route(info.path, layered);
+    }
+    let max_body = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+    app.with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `listen` (port 0 picks one), starts the writer and serves until
+    /// [`Server::shutdown`] or `stop` resolves.
+    pub async fn start(
+        store: Store,
+        config: Config,
+        listen: SocketAddr,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Server, ApiError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(config.max_batch.saturating_mul(8).max(64));
+        let writer_task = tokio::spawn(writer::run(store.clone(), rx, config.max_batch));
+        let state = AppState {
+            store,
+            limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
+            devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
+            config: Arc::new(config),
+            policy: Arc::new(RwLock::new(None)),
+            writer: tx,
+            metrics: Arc::new(Metrics::default()),
+        };
+        state.reload_policy().await?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| ApiError::Internal(format!("bind {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (stx, srx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            let res = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    tokio::select! {
+                        _ = srx => {}
+                        () = stop => {}
+                    }
+                })
+                .await;
+            // The router (and every writer handle) is gone: the writer drains and exits.
+            let _ = writer_task.await;
+            res
+        });
+        Ok(Server {
+            addr,
+            shutdown: Some(stx),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, finishes in-flight requests and pending writes.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+}
+
+/// API errors, mapped to HTTP in one place. Internal details are logged, not returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 422.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// 429.
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// 503: the write could not be made durable.
+    #[error("storage unavailable")]
+    Unavailable,
+    /// 500.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ApiError::NotFound,
+            StorageError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The OpenAPI 3.1 document, generated from [`route_table`]: it cannot miss a route.
+pub fn openapi() -> serde_json::Value {
+    use serde_json::json;
+    let mut paths = serde_json::Map::new();
+    for r in route_list() {
+        let (security, role) = match r.access {
+            Access::Public | Access::EnrollSecret => (json!([]), None),
+            Access::Device => (json!([{"deviceToken": []}]), None),
+            Access::Role(role) => (json!([{"apiToken": []}]), Some(role.as_str())),
+        };
+        let params: Vec<serde_json::Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            })
+            .collect();
+        let mut op = json!({
+            "operationId": format!("{} {}", r.method, r.path),
+            "security": security,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "success"},
+                "401": {"description": "missing or invalid credentials"},
+                "403": {"description": "role too weak"},
+                "422": {"description": "invalid request"},
+                "429": {"description": "rate limit exceeded"}
+            }
+        });
+        if let (Some(role), Some(obj)) = (role, op.as_object_mut()) {
+            obj.insert("x-min-role".into(), json!(role));
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert(r.method.as_str().to_lowercase(), op);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "interdict", "version": env!("CARGO_PKG_VERSION")},
+        "components": {"securitySchemes": {
+            "apiToken": {"type": "http", "scheme": "bearer", "description": "admin token (interdict token create)"},
+            "deviceToken": {"type": "http", "scheme": "bearer", "description": "device token (from /api/v1/enroll)"}
+        }},
+        "paths": paths
+    })
+}

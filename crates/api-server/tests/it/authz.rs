@@ -1,0 +1,210 @@
+//! The authorization matrix, built from the router's own route list: every route must have a
+//! row here (the test fails otherwise), and every route is tried with no token, a malformed
+//! token, a well-formed unknown token, the wrong kind of token, a role one step too weak, and
+//! the weakest sufficient role.
+
+use api_server::storage::Role;
+use api_server::{route_list, Access};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::{apps, backends, TestApp, CANADA};
+
+/// (method, path pattern) → (concrete path, body).
+fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)> {
+    let dev = &app.device_a;
+    let exc = &app.exception;
+    Some(match (method.as_str(), path) {
+        ("GET", "/healthz") => ("/healthz".into(), None),
+        ("GET", "/api/v1/noop") => ("/api/v1/noop".into(), None),
+        ("GET", "/metrics") => ("/metrics".into(), None),
+        ("POST", "/api/v1/enroll") => (
+            "/api/v1/enroll".into(),
+            Some(
+                json!({"enroll_secret": "0".repeat(64), "device": {"name": "n", "platform": "android"}}),
+            ),
+        ),
+        ("POST", "/api/v1/checkin") => (
+            "/api/v1/checkin".into(),
+            Some(json!({"inventory": apps(&["a.b"])})),
+        ),
+        ("PUT", "/api/v1/policy") => ("/api/v1/policy".into(), Some(json!(CANADA))),
+        ("GET", "/api/v1/policy/versions") => ("/api/v1/policy/versions".into(), None),
+        ("GET", "/api/v1/policy/versions/{version}") => ("/api/v1/policy/versions/1".into(), None),
+        ("GET", "/api/v1/policy/diff") => ("/api/v1/policy/diff?from=1&to=1".into(), None),
+        ("GET", "/api/v1/openapi.json") => ("/api/v1/openapi.json".into(), None),
+        ("GET", "/api/v1/devices") => ("/api/v1/devices".into(), None),
+        ("GET", "/api/v1/export/devices.csv") => ("/api/v1/export/devices.csv".into(), None),
+        ("GET", "/api/v1/devices/{id}") => (format!("/api/v1/devices/{dev}"), None),
+        ("POST", "/api/v1/devices/{id}/revoke") => (
+            format!("/api/v1/devices/{}/revoke", app.device_c),
+            Some(json!({})),
+        ),
+        ("GET", "/api/v1/compliance") => ("/api/v1/compliance".into(), None),
+        ("GET", "/api/v1/exposure/{app_id}") => ("/api/v1/exposure/com.tencent.mm".into(), None),
+        ("GET", "/api/v1/exceptions") => ("/api/v1/exceptions".into(), None),
+        ("POST", "/api/v1/exceptions") => (
+            "/api/v1/exceptions".into(),
+            Some(
+                json!({"device_id": dev, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}),
+            ),
+        ),
+        ("POST", "/api/v1/exceptions/{id}/approve") => {
+            (format!("/api/v1/exceptions/{exc}/approve"), Some(json!({})))
+        }
+        ("POST", "/api/v1/exceptions/{id}/deny") => {
+            (format!("/api/v1/exceptions/{exc}/deny"), Some(json!({})))
+        }
+        ("POST", "/api/v1/exceptions/{id}/revoke") => {
+            (format!("/api/v1/exceptions/{exc}/revoke"), Some(json!({})))
+        }
+        ("GET", "/api/v1/events") => ("/api/v1/events".into(), None),
+        ("POST", "/api/v1/tokens") => ("/api/v1/tokens".into(), Some(json!({"role": "viewer"}))),
+        ("POST", "/api/v1/enroll-secrets/rotate") => {
+            ("/api/v1/enroll-secrets/rotate".into(), Some(json!({})))
+        }
+        _ => return None,
+    })
+}
+
+struct Ctx {
+    device_a: String,
+    device_c: String,
+    exception: String,
+}
+
+fn weaker(r: Role) -> Option<Role> {
+    match r {
+        Role::Viewer => None,
+        Role::Analyst => Some(Role::Viewer),
+        Role::Approver => Some(Role::Analyst),
+        Role::Admin => Some(Role::Approver),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_enforces_its_access() {
+    let routes = route_list();
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let (device_a, token_a) = app.enroll("a").await;
+        let (device_b, token_b) = app.enroll("b").await;
+        let (device_c, _) = app.enroll("c").await;
+        let analyst = app.token(Role::Analyst).await;
+        let (_, e) = app
+            .post("/api/v1/exceptions", Some(&analyst),
+                json!({"device_id": device_a, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}))
+            .await;
+        let ctx = Ctx {
+            device_a: device_a.clone(),
+            device_c,
+            exception: e["id"].as_str().unwrap().to_string(),
+        };
+        let unknown = "ab".repeat(32);
+        for r in &routes {
+            let (path, body) = row(&ctx, &r.method, r.path).unwrap_or_else(|| {
+                panic!(
+                    "route {} {} has no row in the authorization matrix",
+                    r.method, r.path
+                )
+            });
+            let call = |token: Option<String>| {
+                let (path, body, m) = (path.clone(), body.clone(), r.method.clone());
+                let app = &app;
+                async move { app.send(m, &path, token.as_deref(), body).await.0 }
+            };
+            let what = format!("{} {}", r.method, r.path);
+            match r.access {
+                Access::Public => {
+                    assert_eq!(call(None).await, 200, "{what}");
+                }
+                Access::EnrollSecret => {
+                    // The row carries an unknown secret.
+                    assert_eq!(call(None).await, 401, "{what}");
+                }
+                Access::Device => {
+                    assert_eq!(call(None).await, 401, "{what}: no token");
+                    assert_eq!(call(Some("garbage".into())).await, 401, "{what}: malformed");
+                    assert_eq!(call(Some(unknown.clone())).await, 401, "{what}: unknown");
+                    assert_eq!(
+                        call(Some(app.admin.clone())).await,
+                        401,
+                        "{what}: admin token"
+                    );
+                    assert_eq!(call(Some(token_a.clone())).await, 200, "{what}: device");
+                }
+                Access::Role(min) => {
+                    assert_eq!(call(None).await, 401, "{what}: no token");
+                    assert_eq!(call(Some("garbage".into())).await, 401, "{what}: malformed");
+                    assert_eq!(call(Some(unknown.clone())).await, 401, "{what}: unknown");
+                    assert_eq!(
+                        call(Some(token_a.clone())).await,
+                        401,
+                        "{what}: device token"
+                    );
+                    if let Some(w) = weaker(min) {
+                        let t = app.token(w).await;
+                        assert_eq!(call(Some(t)).await, 403, "{what}: role {w:?}");
+                    }
+                    let t = app.token(min).await;
+                    let s = call(Some(t)).await;
+                    assert!(s != 401 && s != 403, "{what}: role {min:?} got {s}");
+                }
+            }
+        }
+
+        // Device B cannot write as device A: identity comes from the token only.
+        let (s, _) = app
+            .checkin(
+                &token_b,
+                json!({"device_id": device_a, "inventory": apps(&["x.y"])}),
+            )
+            .await;
+        assert_eq!(s, 422);
+        let (_, v) = app
+            .checkin(&token_b, json!({"inventory": apps(&["evil.app"])}))
+            .await;
+        assert!(v["compliant"].is_boolean());
+        let (_, a) = app
+            .get(&format!("/api/v1/devices/{device_a}"), &app.admin)
+            .await;
+        assert!(a["installs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["app_id"] != "evil.app"));
+        let (_, b) = app
+            .get(&format!("/api/v1/devices/{device_b}"), &app.admin)
+            .await;
+        assert!(b["installs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["app_id"] == "evil.app"));
+        // A device token never reaches admin routes, including B's detail.
+        let (s, _) = app
+            .get(&format!("/api/v1/devices/{device_b}"), &token_a)
+            .await;
+        assert_eq!(s, 401);
+        app.stop().await;
+    }
+}
+
+#[test]
+fn openapi_document_lists_every_route() {
+    let doc = api_server::openapi();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for r in route_list() {
+        let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} missing from openapi.json",
+            r.method,
+            r.path
+        );
+        if let Access::Role(role) = r.access {
+            assert_eq!(op["x-min-role"], role.as_str());
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `interdict init`: create the data store, the first admin token and an enrollment secret.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use storage::{Role, Store};
+
+/// Where the server keeps its data.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StoreArgs {
+    /// Data directory (SQLite database `interdict.db` inside).
+    #[arg(long, default_value = "interdict-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Database URL instead of the data directory's SQLite file (postgres://... or sqlite://...).
+    #[arg(long)]
+    pub(crate) database: Option<String>,
+}
+
+impl StoreArgs {
+    pub(crate) async fn open(&self) -> anyhow::Result<Store> {
+        let url = match &self.database {
+            Some(u) => u.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating {}", self.data_dir.display()))?;
+                Store::sqlite_url(&self.data_dir)
+            }
+        };
+        Store::connect(&url)
+            .await
+            .with_context(|| "opening the database".to_string())
+    }
+}
+
+/// Arguments of `interdict init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print {"admin_token", "enroll_secret"} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = args.store.open().await?;
+        if store.meta("initialized_at").await?.is_some() {
+            anyhow::bail!(
+                "the data store is already initialized (create more tokens with `interdict token create`)"
+            );
+        }
+        let (_, admin) = store.create_api_token(Role::Admin, "init", "init").await?;
+        let secret = store.create_enroll_secret(&[], "init").await?;
+        store
+            .set_meta("initialized_at", &storage::now_ms().to_string())
+            .await?;
+        store.close().await;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"admin_token": admin, "enroll_secret": secret})
+            );
+        } else {
+            println!("Initialized the data store.");
+            println!();
+            println!("Admin token (shown once; keep it secret):\n  {admin}");
+            println!("Enrollment secret (give it to your devices):\n  {secret}");
+            println!();
+            println!("Next:");
+            println!("  interdict serve --listen 127.0.0.1:8080");
+            println!("  curl -X PUT -H 'Authorization: Bearer {admin}' \\");
+            println!("       --data-binary @examples/canada-gc-mobile-v2.toml http://127.0.0.1:8080/api/v1/policy");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

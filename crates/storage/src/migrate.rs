@@ -1,0 +1,64 @@
+//! A minimal migration runner: one ordered list of SQL files per backend, applied once each,
+//! recorded in `schema_migrations`. Applied migrations are never edited; add a new file.
+
+use sqlx::{AnyPool, Row};
+
+use crate::{Backend, Result, StorageError};
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
+    let list = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        // Several servers may start at once on one database: migrate one at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock(7361626)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut applied = Vec::new();
+    for r in &rows {
+        applied.push(r.try_get::<i64, _>(0)?);
+    }
+    if let Some(max) = applied.iter().max() {
+        if list.iter().all(|(v, _, _)| v < max) {
+            return Err(StorageError::Check(format!(
+                "database schema version {max} is newer than this server knows"
+            )));
+        }
+    }
+    for (version, name, sql) in list {
+        if applied.contains(version) {
+            continue;
+        }
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(*name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
