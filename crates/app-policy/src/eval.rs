@@ -102,12 +102,14 @@ impl Bloom {
     /// 64-digit signer digest costs four multiply latencies instead of eight.
     #[inline]
     fn hash(key: &[u8]) -> u64 {
-        let word = |c: &[u8]| {
-            let mut b = [0u8; 8];
-            if let Some(dst) = b.get_mut(..c.len()) {
-                dst.copy_from_slice(c);
-            }
-            u64::from_le_bytes(b)
+        // Full words load directly; a short tail is assembled byte by byte (a variable-length
+        // `copy_from_slice` would be a call to memcpy per key).
+        let word = |c: &[u8]| match <[u8; 8]>::try_from(c) {
+            Ok(w) => u64::from_le_bytes(w),
+            Err(_) => c
+                .iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i)),
         };
         let (mut a, mut b) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
         let mut pairs = key.chunks_exact(16);
