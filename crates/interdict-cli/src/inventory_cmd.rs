@@ -54,6 +54,7 @@ pub(crate) enum InventoryCmd {
     ///
     /// Exit status: 0 on success, 2 on unreadable or malformed input.
     #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment)]
     Import {
         /// Source format, e.g. `--from amapi`.
         #[arg(long, value_enum)]

@@ -41,6 +41,7 @@ enum Command {
     ///
     /// Exit status: 0 when every input was assessed, 2 when any input was
     /// unreadable or not an APK (its error object is still reported).
+    #[command(verbatim_doc_comment)]
     Assess(assess_cmd::AssessArgs),
     /// Check, diff, evaluate, export and import prohibited-app policies.
     ///
@@ -52,6 +53,7 @@ enum Command {
     ///   interdict policy eval --policy examples/canada-gc-mobile-v2.toml --inventory devices.json
     ///   interdict policy diff examples/canada-gc-mobile-v1.toml examples/canada-gc-mobile-v2.toml
     ///   interdict policy export --policy examples/canada-gc-mobile-v2.toml --to apple
+    #[command(verbatim_doc_comment)]
     Policy {
         #[command(subcommand)]
         cmd: policy_cmd::PolicyCmd,
@@ -66,12 +68,14 @@ enum Command {
     /// Examples:
     ///   interdict trackers import trackers.json
     ///   interdict trackers list
+    #[command(verbatim_doc_comment)]
     Trackers(trackers_cmd::TrackersArgs),
     /// Create the server's data store, the first admin token and an enrollment secret.
     ///
     /// Examples:
     ///   interdict init
     ///   interdict init --data-dir /var/lib/interdict --json
+    #[command(verbatim_doc_comment)]
     Init(init_cmd::InitArgs),
     /// Run the fleet server: enrollment, check-ins, compliance, exceptions, policy versions.
     ///
@@ -81,11 +85,13 @@ enum Command {
     /// Examples:
     ///   interdict serve
     ///   interdict serve --listen 0.0.0.0:8080 --database postgres://interdict@db/interdict
+    #[command(verbatim_doc_comment)]
     Serve(serve_cmd::ServeArgs),
     /// Manage API tokens (roles: viewer < analyst < approver < admin).
     ///
     /// Examples:
     ///   interdict token create --role viewer --name dashboard
+    #[command(verbatim_doc_comment)]
     Token {
         #[command(subcommand)]
         cmd: token_cmd::TokenCmd,
@@ -94,6 +100,7 @@ enum Command {
     ///
     /// Examples:
     ///   interdict simulate --server http://127.0.0.1:8080 --enroll-secret S --devices 1000 --apps-per-device 50 --duration 10
+    #[command(verbatim_doc_comment)]
     Simulate(simulate_cmd::SimulateArgs),
 }
 

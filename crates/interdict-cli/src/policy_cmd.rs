@@ -52,6 +52,7 @@ pub(crate) enum PolicyCmd {
     /// Exit status: 0 when there is no error (warnings allowed), 1 when the check found
     /// errors, 2 when the file cannot be read or parsed.
     #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment)]
     Check {
         /// Policy file (TOML), e.g. `examples/canada-gc-mobile-v2.toml`.
         file: PathBuf,
@@ -74,6 +75,7 @@ pub(crate) enum PolicyCmd {
     ///   interdict policy diff --format json ours.toml partner-au.toml
     ///
     /// Exit status: 0 (whether or not they differ), 2 on unreadable input.
+    #[command(verbatim_doc_comment)]
     #[command(verbatim_doc_comment)]
     Diff {
         /// Old version, e.g. `policy-v1.toml`.
@@ -103,6 +105,7 @@ pub(crate) enum PolicyCmd {
     /// Exit status: 0 when every device complies, 1 when any device does not, 2 on bad input
     /// (including a policy with check errors).
     #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment)]
     Eval {
         /// Policy file, e.g. `--policy examples/canada-gc-mobile-v2.toml`.
         #[arg(long, value_name = "FILE")]
@@ -129,6 +132,7 @@ pub(crate) enum PolicyCmd {
     ///   interdict policy export --policy p.toml --to osquery --output policies.yml
     ///
     /// Exit status: 0 on success, 2 on bad input.
+    #[command(verbatim_doc_comment)]
     #[command(verbatim_doc_comment)]
     Export {
         /// Policy file, e.g. `--policy examples/canada-gc-mobile-v2.toml`.
@@ -162,6 +166,7 @@ pub(crate) enum PolicyCmd {
     ///   interdict policy import-list list.json --source "US M-23-13" --output partner-us.toml
     ///
     /// Exit status: 0 on success, 2 on bad input.
+    #[command(verbatim_doc_comment)]
     #[command(verbatim_doc_comment)]
     ImportList {
         /// Partner list, e.g. `au-list.csv` (columns app_id, vendor, platform, name, reference).
