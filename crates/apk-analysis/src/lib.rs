@@ -65,6 +65,15 @@ impl AssessError {
     }
 }
 
+/// A container anomaly (found while parsing or while reading entries) in report form.
+fn zip_anomaly(a: apk_zip::Anomaly) -> Anomaly {
+    Anomaly {
+        code: a.code.as_str().to_owned(),
+        detail: a.detail,
+        offset: a.offset,
+    }
+}
+
 fn is_limit(e: &apk_zip::ZipError) -> bool {
     use apk_zip::ZipError as Z;
     matches!(
@@ -107,11 +116,8 @@ pub fn assess_with_file(
     let mut anomalies: Vec<Anomaly> = archive
         .anomalies()
         .iter()
-        .map(|a| Anomaly {
-            code: a.code.as_str().to_owned(),
-            detail: a.detail.clone(),
-            offset: a.offset,
-        })
+        .cloned()
+        .map(zip_anomaly)
         .collect();
 
     let manifest_entry = archive
@@ -167,11 +173,7 @@ pub fn assess_with_file(
             None
         }
     };
-    anomalies.extend(archive.read_anomalies().into_iter().map(|a| Anomaly {
-        code: a.code.as_str().to_owned(),
-        detail: a.detail,
-        offset: a.offset,
-    }));
+    anomalies.extend(archive.read_anomalies().into_iter().map(zip_anomaly));
 
     let mut assessment = Assessment {
         schema: SCHEMA,

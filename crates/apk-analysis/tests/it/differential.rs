@@ -25,6 +25,21 @@ fn quoted_pairs(line: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// A header count from `dexdump -f` output, e.g. `class_defs_size     : 28`.
+fn dexdump_count(dump: &str, name: &str, ctx: &str) -> u64 {
+    dump.lines()
+        .find_map(|l| l.trim().strip_prefix(name))
+        .and_then(|v| {
+            v.trim()
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{ctx}: no {name} in dexdump output"))
+}
+
 fn field<'a>(badging: &'a str, prefix: &str) -> Option<&'a str> {
     badging.lines().find_map(|l| l.strip_prefix(prefix))
 }
@@ -182,31 +197,9 @@ fn every_fixture_matches_aapt_and_dexdump() {
                 ],
             );
             let dump = tool("dexdump", &["-f", out.to_str().unwrap()]);
-            let classes: u64 = dump
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("class_defs_size"))
-                .and_then(|v| {
-                    v.trim()
-                        .trim_start_matches(':')
-                        .split_whitespace()
-                        .next()?
-                        .parse()
-                        .ok()
-                })
-                .unwrap_or_else(|| panic!("{ctx}: no class_defs_size in dexdump output"));
+            let classes = dexdump_count(&dump, "class_defs_size", &ctx);
             assert_eq!(dex.classes, classes, "{ctx}: classes in {}", dex.name);
-            let strings: u64 = dump
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("string_ids_size"))
-                .and_then(|v| {
-                    v.trim()
-                        .trim_start_matches(':')
-                        .split_whitespace()
-                        .next()?
-                        .parse()
-                        .ok()
-                })
-                .unwrap();
+            let strings = dexdump_count(&dump, "string_ids_size", &ctx);
             assert_eq!(dex.strings, strings, "{ctx}: strings in {}", dex.name);
         }
         let _ = std::fs::remove_dir_all(&dir);
