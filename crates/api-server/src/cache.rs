@@ -1,6 +1,7 @@
 //! Device credentials and inventories in memory, so an unchanged check-in costs no database
-//! read. Entries expire after a TTL (so a revocation made by another server on the same
-//! PostgreSQL database applies within it); a revocation made by this server applies at once.
+//! read. A device is forgotten when the event follower (`follow.rs`) sees it revoked or
+//! changed, by this server or another one on the same database; entries also expire after a
+//! TTL, as a bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,8 @@ pub(crate) struct CachedDevice {
     pub(crate) id: String,
     pub(crate) inventory_hash: Option<String>,
     pub(crate) compliant: bool,
+    /// Fingerprint of the stored open findings.
+    pub(crate) findings_hash: Option<String>,
     /// The stored inventory (device identity plus apps), ready for `evaluate`.
     pub(crate) inventory: DeviceInventory,
 }
@@ -41,6 +44,7 @@ impl CachedDevice {
             id: a.id,
             inventory_hash: a.inventory_hash,
             compliant: a.compliant,
+            findings_hash: a.findings_hash,
         })
     }
 
@@ -50,11 +54,13 @@ impl CachedDevice {
         hash: Option<String>,
         apps: Option<Vec<App>>,
         compliant: bool,
+        findings_hash: Option<String>,
     ) -> Self {
         CachedDevice {
             id: self.id.clone(),
             inventory_hash: hash.or_else(|| self.inventory_hash.clone()),
             compliant,
+            findings_hash: findings_hash.or_else(|| self.findings_hash.clone()),
             inventory: DeviceInventory {
                 device: self.inventory.device.clone(),
                 apps: apps.unwrap_or_else(|| self.inventory.apps.clone()),
@@ -72,7 +78,14 @@ pub(crate) struct DeviceCtx {
 
 pub(crate) struct DeviceCache {
     ttl: Duration,
-    map: Mutex<HashMap<String, (Arc<CachedDevice>, Instant)>>,
+    map: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_token: HashMap<String, (Arc<CachedDevice>, Instant)>,
+    /// Device id to token hash, so a device is forgotten without a scan.
+    by_id: HashMap<String, String>,
 }
 
 const MAX_ENTRIES: usize = 2_000_000;
@@ -81,13 +94,13 @@ impl DeviceCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         DeviceCache {
             ttl,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(Entries::default()),
         }
     }
 
     pub(crate) fn get(&self, token_hash: &str) -> Option<Arc<CachedDevice>> {
         let map = self.map.lock().ok()?;
-        let (d, at) = map.get(token_hash)?;
+        let (d, at) = map.by_token.get(token_hash)?;
         (at.elapsed() < self.ttl).then(|| Arc::clone(d))
     }
 
@@ -96,10 +109,13 @@ impl DeviceCache {
             return;
         }
         if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
+            if map.by_token.len() >= MAX_ENTRIES {
+                map.by_token.clear();
+                map.by_id.clear();
             }
-            map.insert(token_hash.to_string(), (d, Instant::now()));
+            map.by_id.insert(d.id.clone(), token_hash.to_string());
+            map.by_token
+                .insert(token_hash.to_string(), (d, Instant::now()));
         }
     }
 
@@ -107,15 +123,18 @@ impl DeviceCache {
     /// this server trusts a credential without reading it again).
     pub(crate) fn update(&self, token_hash: &str, d: Arc<CachedDevice>) {
         if let Ok(mut map) = self.map.lock() {
-            if let Some(e) = map.get_mut(token_hash) {
+            if let Some(e) = map.by_token.get_mut(token_hash) {
                 e.0 = d;
             }
         }
     }
 
+    /// Forgets a device: its next request reads it from the database again.
     pub(crate) fn remove_device(&self, id: &str) {
         if let Ok(mut map) = self.map.lock() {
-            map.retain(|_, (d, _)| d.id != id);
+            if let Some(token_hash) = map.by_id.remove(id) {
+                map.by_token.remove(&token_hash);
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use app_policy::{App, CompiledPolicy, Date, DeviceInventory, Loc, Policy, Remedy
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use storage::{hash_secret, CheckinWrite, Store, StoredApp};
+use storage::{hash_secret, ActionResult, CheckinWrite, FindingWrite, Store, StoredApp};
 
 use crate::cache::DeviceCtx;
 
@@ -22,6 +22,8 @@ pub struct ActivePolicy {
     /// Server version number.
     pub version: i64,
     compiled: CompiledPolicy<'static>,
+    /// Each rule's deadline (effective date plus grace), for findings under an exception.
+    deadlines: std::collections::HashMap<&'static str, Option<Date>>,
 }
 
 /// Loads the latest policy version with the approved exceptions, compiled.
@@ -57,9 +59,15 @@ pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, A
     let policy: &'static Policy = Box::leak(Box::new(policy));
     let compiled = CompiledPolicy::new(policy)
         .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
+    let deadlines = policy
+        .rules
+        .iter()
+        .map(|r| (r.id.as_str(), r.deadline()))
+        .collect();
     Ok(Some(ActivePolicy {
         version: pv.version,
         compiled,
+        deadlines,
     }))
 }
 
@@ -175,7 +183,7 @@ pub(crate) struct CheckinBody {
     #[serde(default)]
     inventory_hash: Option<String>,
     #[serde(default)]
-    action_results: Vec<serde_json::Value>,
+    action_results: Vec<ActionResult>,
     /// The device's own increasing check-in counter (optional).
     #[serde(default)]
     seq: i64,
@@ -197,6 +205,9 @@ pub(crate) struct CheckinResponse {
     compliant: bool,
     actions: Vec<Action>,
     next_checkin_s: u64,
+    /// The hash of the inventory the server holds for the device: send it as
+    /// `inventory_hash` while the inventory stays the same.
+    inventory_hash: Option<String>,
 }
 
 pub(crate) fn today() -> Date {
@@ -211,6 +222,9 @@ pub(crate) async fn checkin(
     let Json(body) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     if body.action_results.len() > MAX_APPS {
         return Err(ApiError::Invalid("too many action results".into()));
+    }
+    for r in &body.action_results {
+        r.validate().map_err(ApiError::Invalid)?;
     }
     let dev = &ctx.device;
     // `Some(apps)`: the inventory changed and is stored with this check-in.
@@ -259,20 +273,25 @@ pub(crate) async fn checkin(
             (o, Some(inv.apps))
         }
         (Some(p), None) => (evaluate(p, &dev.inventory), None),
-        (None, apps) => ((true, false, false, Vec::new()), apps),
+        (None, apps) => (Outcome::default(), apps),
     };
-    let ((compliant, overdue, in_grace, actions), new_apps) = outcome;
+    let (o, new_apps) = outcome;
+    let (compliant, actions) = (o.compliant, o.actions);
     let new_hash = new_inventory.as_ref().map(|(h, _, _)| h.clone());
+    let findings_changed = dev.findings_hash.as_deref() != Some(o.findings_hash.as_str());
+    let new_findings_hash = findings_changed.then(|| o.findings_hash.clone());
     let write = CheckinWrite {
         device_id: dev.id.clone(),
         at_ms: storage::now_ms(),
         inventory: new_inventory,
         compliant,
-        overdue,
-        in_grace,
+        overdue: o.overdue,
+        in_grace: o.in_grace,
         was_compliant: dev.compliant,
         policy_version: active.as_ref().map(|p| p.version),
         seq: body.seq.max(0),
+        findings: findings_changed.then_some((o.findings_hash, o.findings)),
+        action_results: body.action_results,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     state
@@ -288,8 +307,9 @@ pub(crate) async fn checkin(
     if !rx.await.unwrap_or(false) {
         return Err(ApiError::Unavailable);
     }
-    if new_hash.is_some() || compliant != dev.compliant {
-        let updated = dev.with(new_hash, new_apps, compliant);
+    let inventory_hash = new_hash.clone().or_else(|| dev.inventory_hash.clone());
+    if new_hash.is_some() || compliant != dev.compliant || new_findings_hash.is_some() {
+        let updated = dev.with(new_hash, new_apps, compliant, new_findings_hash);
         state.devices.update(&ctx.token_hash, Arc::new(updated));
     }
     bump(&state.metrics.checkins);
@@ -298,10 +318,39 @@ pub(crate) async fn checkin(
         compliant,
         actions,
         next_checkin_s: state.config.next_checkin_s,
+        inventory_hash,
     }))
 }
 
-type Outcome = (bool, bool, bool, Vec<Action>);
+/// One check-in's evaluation.
+struct Outcome {
+    compliant: bool,
+    overdue: bool,
+    in_grace: bool,
+    actions: Vec<Action>,
+    /// Findings to store (every status but `allowed`), sorted by app then rule.
+    findings: Vec<FindingWrite>,
+    /// Fingerprint of `findings` (compared with the stored one: equal means no write).
+    findings_hash: String,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Outcome {
+            compliant: true,
+            overdue: false,
+            in_grace: false,
+            actions: Vec::new(),
+            findings: Vec::new(),
+            findings_hash: findings_fingerprint(&[]),
+        }
+    }
+}
+
+/// SHA-256 of the findings' canonical JSON.
+fn findings_fingerprint(findings: &[FindingWrite]) -> String {
+    hash_secret(&storage::canonical_json(&serde_json::json!(findings)))
+}
 
 fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
     let dev_id = &inv.device.id;
@@ -309,7 +358,34 @@ fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
     let mut overdue = false;
     let mut in_grace = false;
     let mut actions = Vec::new();
+    let mut findings = Vec::new();
     for f in report.findings {
+        let status = match f.status {
+            Status::Violation => "violation",
+            Status::InGrace => "in_grace",
+            Status::Excepted => "excepted",
+            Status::Review => "review",
+            Status::Allowed => continue,
+        };
+        let rule_deadline = match &f.exception {
+            Some(_) => p.deadlines.get(f.rule.as_str()).copied().flatten(),
+            None => f.deadline,
+        };
+        findings.push(FindingWrite {
+            rule: f.rule.clone(),
+            app_id: f.app_id.clone(),
+            status: status.to_string(),
+            deadline: rule_deadline.map(|d| d.to_string()),
+            remedy: f.remedy.map(|r| {
+                match r {
+                    Remedy::Uninstall => "uninstall",
+                    Remedy::Block => "block",
+                }
+                .to_string()
+            }),
+            exception_id: f.exception.as_ref().map(|e| e.id.clone()),
+            excepted_until: f.exception.as_ref().map(|e| e.expires.to_string()),
+        });
         let kind = match (f.status, f.remedy) {
             (Status::Violation | Status::InGrace, Some(Remedy::Uninstall)) => "uninstall",
             (Status::Violation | Status::InGrace, Some(Remedy::Block)) => "block",
@@ -327,5 +403,13 @@ fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
             deadline: f.deadline.map(|d| d.to_string()),
         });
     }
-    (report.compliant, overdue, in_grace, actions)
+    let findings_hash = findings_fingerprint(&findings);
+    Outcome {
+        compliant: report.compliant,
+        overdue,
+        in_grace,
+        actions,
+        findings,
+        findings_hash,
+    }
 }

@@ -14,14 +14,14 @@ use storage::{ApiPrincipal, DeviceFilter, NewDevice, Role};
 
 use crate::{ApiError, AppState};
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Json<Value>> = Result<T, ApiError>;
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|Json(v)| v)
         .map_err(|e| ApiError::Invalid(e.body_text()))
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> ApiResult {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult {
     serde_json::to_value(v)
         .map(Json)
         .map_err(|e| ApiError::Internal(e.to_string()))
@@ -161,10 +161,6 @@ pub(crate) async fn revoke_device(
     state.store.revoke_device(&id, &p.id).await?;
     state.devices.remove_device(&id);
     Ok(Json(json!({"revoked": id})))
-}
-
-pub(crate) async fn compliance(State(state): State<AppState>) -> ApiResult {
-    to_json(&state.store.compliance_summary().await?)
 }
 
 pub(crate) async fn exposure(
@@ -342,7 +338,7 @@ pub(crate) async fn openapi() -> Json<Value> {
 
 /// One CSV field: quoted, quotes doubled, and a leading formula character neutralized
 /// (device names come from devices: they are data, never spreadsheet formulas).
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

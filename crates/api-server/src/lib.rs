@@ -11,9 +11,12 @@
 
 #![forbid(unsafe_code)]
 
+mod assessments;
 mod auth;
 mod cache;
 mod checkin;
+mod compliance;
+mod follow;
 mod handlers;
 mod writer;
 
@@ -29,6 +32,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use storage::{Role, StorageError, Store};
 
+pub use assessments::VERDICTS;
 pub use checkin::{inventory_hash, ActivePolicy};
 pub use storage;
 
@@ -66,6 +70,9 @@ fn ser_method<S: serde::Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error>
 pub struct Config {
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// Largest APK accepted by `POST /api/v1/assessments`, bytes (the only route whose body
+    /// may exceed `max_body_bytes`).
+    pub max_upload_bytes: usize,
     /// Time limit per request.
     pub request_timeout: Duration,
     /// Most check-ins committed in one transaction.
@@ -74,21 +81,26 @@ pub struct Config {
     pub next_checkin_s: u64,
     /// Per-token requests per second (burst: twice this). 0: unlimited.
     pub rate_per_token: u32,
-    /// How long a device credential read from the database is trusted without reading it
-    /// again (bounds how late another server's revocation applies; this server's own
-    /// revocations apply at once). Zero: read on every request.
+    /// How long a device credential read from the database is trusted at most without
+    /// reading it again. Revocations and changes reach the cache sooner, through the event
+    /// follower. Zero: read on every request.
     pub device_cache_ttl: Duration,
+    /// How often the server reads new events to follow changes made by other servers on the
+    /// same database (revocations, policy versions, exception decisions).
+    pub follow_interval: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_body_bytes: 2 * 1024 * 1024,
+            max_upload_bytes: 256 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_batch: 1024,
             next_checkin_s: 900,
             rate_per_token: 200,
-            device_cache_ttl: Duration::from_secs(5),
+            device_cache_ttl: Duration::from_secs(600),
+            follow_interval: Duration::from_secs(1),
         }
     }
 }
@@ -223,7 +235,43 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Method::GET,
             "/api/v1/compliance",
             Access::Role(Viewer),
-            get(h::compliance),
+            get(compliance::summary),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/compliance/rules",
+            Access::Role(Viewer),
+            get(compliance::rules),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/export/compliance.csv",
+            Access::Role(Viewer),
+            get(compliance::rules_csv),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/rules/{rule}/exposure",
+            Access::Role(Viewer),
+            get(compliance::exposure),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/export/rules/{rule}/exposure.csv",
+            Access::Role(Viewer),
+            get(compliance::exposure_csv),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/rules/{rule}/series",
+            Access::Role(Viewer),
+            get(compliance::series),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/export/rules/{rule}/series.csv",
+            Access::Role(Viewer),
+            get(compliance::series_csv),
         ),
         r(
             Method::GET,
@@ -279,6 +327,24 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Access::Role(Admin),
             post(h::rotate_enroll_secret),
         ),
+        r(
+            Method::POST,
+            assessments::PATH,
+            Access::Role(Analyst),
+            post(assessments::upload),
+        ),
+        r(
+            Method::GET,
+            assessments::PATH,
+            Access::Role(Viewer),
+            get(assessments::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/assessments/{id}",
+            Access::Role(Viewer),
+            get(assessments::get_one),
+        ),
     ]
 }
 
@@ -289,20 +355,30 @@ pub fn route_list() -> Vec<RouteInfo> {
 
 /// Builds the router over `state`.
 pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    // Every route has its own body limit: `max_body_bytes`, except the APK upload.
+    let max_upload = state.config.max_upload_bytes.max(max_body);
     let mut app = Router::new();
     for (info, mr) in route_table() {
         let access = info.access;
-        let layered = mr.route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), access),
-            auth::authorize,
-        ));
+        let limit = if assessments::is_upload(&info) {
+            max_upload
+        } else {
+            max_body
+        };
+        let layered = mr
+            .route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), access),
+                auth::authorize,
+            ))
+            .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(limit))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(limit));
         app = app.route(info.path, layered);
     }
-    let max_body = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     app.with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_upload))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -336,7 +412,15 @@ impl Server {
             writer: tx,
             metrics: Arc::new(Metrics::default()),
         };
+        // Follow from the last event committed before the policy is loaded, so no change made
+        // after the load is missed.
+        let last_seq = state.store.last_event_seq().await?;
         state.reload_policy().await?;
+        let follower = tokio::spawn(follow::run(
+            state.clone(),
+            last_seq,
+            state.config.follow_interval,
+        ));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| ApiError::Internal(format!("bind {listen}: {e}")))?;
@@ -354,7 +438,10 @@ impl Server {
                     }
                 })
                 .await;
-            // The router (and every writer handle) is gone: the writer drains and exits.
+            // The router (and every writer handle but the follower's) is gone: stop the
+            // follower, and the writer drains and exits.
+            follower.abort();
+            let _ = follower.await;
             let _ = writer_task.await;
             res
         });

@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod assessments;
 mod canonical;
+mod findings;
 mod migrate;
 mod secret;
 
@@ -29,7 +31,12 @@ use serde_json::{json, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
+pub use findings::{
+    day_of, ActionResult, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
+    StoredActionResult, MAX_RESULT_TEXT, MAX_SERIES_POINTS,
+};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.
@@ -179,6 +186,8 @@ pub struct DeviceAuth {
     pub apps_json: String,
     /// Compliant at the last check-in.
     pub compliant: bool,
+    /// Fingerprint of the open findings stored for the device.
+    pub findings_hash: Option<String>,
 }
 
 /// The outcome of evaluating one check-in, to be stored.
@@ -202,6 +211,20 @@ pub struct CheckinWrite {
     pub policy_version: Option<i64>,
     /// Device-chosen sequence number of this check-in (0: none).
     pub seq: i64,
+    /// The device's findings, when they differ from those stored: their fingerprint and list.
+    pub findings: Option<(String, Vec<FindingWrite>)>,
+    /// Results the device reports for earlier actions.
+    pub action_results: Vec<ActionResult>,
+}
+
+impl CheckinWrite {
+    /// Whether this check-in changes more than `last_seen` and counters.
+    fn is_simple(&self) -> bool {
+        self.inventory.is_none()
+            && self.compliant == self.was_compliant
+            && self.findings.is_none()
+            && self.action_results.is_empty()
+    }
 }
 
 /// One published policy version (immutable).
@@ -297,6 +320,10 @@ pub struct DeviceDetail {
     pub device: DeviceSummary,
     /// Installs, current and removed.
     pub installs: Vec<Install>,
+    /// Open findings, with their status now.
+    pub findings: Vec<Exposure>,
+    /// The latest action results the device reported (newest first, at most 100).
+    pub action_results: Vec<StoredActionResult>,
 }
 
 /// Fleet compliance summary.
@@ -692,7 +719,8 @@ impl Store {
         let hash = hash_secret(token);
         let row = sqlx::query(
             "SELECT d.id, d.token_hash, d.platform, d.ownership, d.groups_json, \
-             i.hash AS inventory_hash, COALESCE(i.apps_json, '[]') AS apps_json, d.compliant \
+             i.hash AS inventory_hash, COALESCE(i.apps_json, '[]') AS apps_json, d.compliant, \
+             d.findings_hash \
              FROM devices d LEFT JOIN device_inventories i ON i.device_id = d.id \
              WHERE d.token_hash = $1 AND d.revoked_at IS NULL",
         )
@@ -714,6 +742,7 @@ impl Store {
             inventory_hash: row.try_get("inventory_hash")?,
             apps_json: row.try_get("apps_json")?,
             compliant: row.try_get::<i64, _>("compliant")? != 0,
+            findings_hash: row.try_get("findings_hash")?,
         }))
     }
 
@@ -725,7 +754,7 @@ impl Store {
     pub async fn apply_checkins(&self, batch: &[CheckinWrite]) -> Result<()> {
         let complex: BTreeSet<&str> = batch
             .iter()
-            .filter(|c| c.inventory.is_some() || c.compliant != c.was_compliant)
+            .filter(|c| !c.is_simple())
             .map(|c| c.device_id.as_str())
             .collect();
         // Per device: (last write in batch order, count, highest seq).
@@ -751,7 +780,8 @@ impl Store {
 
     /// Lists devices.
     pub async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceSummary>> {
-        let mut sql = String::from(DEVICE_COLUMNS);
+        let today = today();
+        let mut sql = device_columns(&today);
         sql.push_str(" FROM devices WHERE id > $1");
         let mut n = 1;
         let mut binds: Vec<Value> = vec![json!(f.after.clone().unwrap_or_default())];
@@ -760,11 +790,16 @@ impl Store {
             sql.push_str(&format!(" AND {cond} ${n}"));
             binds.push(v);
         };
-        if let Some(c) = f.compliant {
-            add("compliant =", json!(i64::from(c)), &mut sql);
-        }
-        if let Some(o) = f.overdue {
-            add("overdue =", json!(i64::from(o)), &mut sql);
+        let violation = format!(
+            "EXISTS (SELECT 1 FROM findings f WHERE f.device_id = devices.id \
+             AND f.resolved_at IS NULL AND {} = 'violation')",
+            effective_status_on(&today)
+        );
+        // Non-compliant and overdue are the same set: a violation is a finding past its
+        // deadline without an exception.
+        for want_violation in [f.compliant.map(|c| !c), f.overdue].into_iter().flatten() {
+            let not = if want_violation { "" } else { "NOT " };
+            sql.push_str(&format!(" AND {not}{violation}"));
         }
         if let Some(p) = &f.platform {
             add("platform =", json!(p), &mut sql);
@@ -793,11 +828,15 @@ impl Store {
 
     /// One device with its installs (current and removed).
     pub async fn device_detail(&self, id: &str) -> Result<DeviceDetail> {
-        let row = sqlx::query(&format!("{DEVICE_COLUMNS} FROM devices WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StorageError::NotFound)?;
+        let today = today();
+        let row = sqlx::query(&format!(
+            "{} FROM devices WHERE id = $1",
+            device_columns(&today)
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StorageError::NotFound)?;
         let device = device_summary(&row)?;
         let rows = sqlx::query(
             "SELECT i.app_id, i.version, i.first_seen, i.removed_at, \
@@ -821,7 +860,16 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DeviceDetail { device, installs })
+        let findings = self
+            .exposures(ExposureScope::Device(id), &today, None, 10_000)
+            .await?;
+        let action_results = self.action_results(id, 100).await?;
+        Ok(DeviceDetail {
+            device,
+            installs,
+            findings,
+            action_results,
+        })
     }
 
     /// Revokes a device: its token stops working at once.
@@ -843,25 +891,39 @@ impl Store {
         Ok(())
     }
 
-    /// Fleet summary over active devices.
+    /// Fleet summary over active devices, as of now (findings aged by the date).
     pub async fn compliance_summary(&self) -> Result<ComplianceSummary> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS devices, \
-             CAST(COALESCE(SUM(compliant), 0) AS BIGINT) AS compliant, \
-             CAST(COALESCE(SUM(in_grace), 0) AS BIGINT) AS in_grace, \
-             CAST(COALESCE(SUM(overdue), 0) AS BIGINT) AS overdue \
-             FROM devices WHERE revoked_at IS NULL",
-        )
-        .fetch_one(&self.read)
-        .await?;
-        let devices: i64 = row.try_get("devices")?;
-        let compliant: i64 = row.try_get("compliant")?;
+        let devices: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE revoked_at IS NULL")
+                .fetch_one(&self.read)
+                .await?
+                .try_get("n")?;
+        let sql = format!(
+            "SELECT eff, COUNT(DISTINCT device_id) AS n FROM (\
+             SELECT f.device_id, {} AS eff FROM findings f JOIN devices d ON d.id = f.device_id \
+             WHERE f.resolved_at IS NULL AND d.revoked_at IS NULL) AS s GROUP BY eff",
+            findings::EFFECTIVE_STATUS
+        );
+        let (mut violation, mut in_grace) = (0, 0);
+        for r in sqlx::query(&sql)
+            .bind(today())
+            .fetch_all(&self.read)
+            .await?
+        {
+            let eff: String = r.try_get("eff")?;
+            let n: i64 = r.try_get("n")?;
+            match eff.as_str() {
+                "violation" => violation = n,
+                "in_grace" => in_grace = n,
+                _ => {}
+            }
+        }
         Ok(ComplianceSummary {
             devices,
-            compliant,
-            non_compliant: devices.saturating_sub(compliant),
-            in_grace: row.try_get("in_grace")?,
-            overdue: row.try_get("overdue")?,
+            compliant: devices.saturating_sub(violation),
+            non_compliant: violation,
+            in_grace,
+            overdue: violation,
         })
     }
 
@@ -1086,6 +1148,14 @@ impl Store {
 
     // ---- events -------------------------------------------------------------------------
 
+    /// The sequence number of the last committed event (0: none).
+    pub async fn last_event_seq(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS n FROM events")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Events with `seq > after`, oldest first, at most `limit` (1..=1000).
     pub async fn events(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
         let rows = sqlx::query(
@@ -1145,9 +1215,40 @@ impl Store {
     }
 }
 
-const DEVICE_COLUMNS: &str = "SELECT id, name, platform, serial, ownership, groups_json, \
-    enrolled_at, last_seen, revoked_at, compliant, overdue, in_grace, policy_version, checkins, \
-    last_seq";
+/// The device columns, with `compliant`, `overdue` and `in_grace` derived from the open
+/// findings as of `today`, so an ended grace period or an expired exception shows at once.
+fn device_columns(today: &str) -> String {
+    let has = |status: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM findings f WHERE f.device_id = devices.id \
+             AND f.resolved_at IS NULL AND {} = '{status}')",
+            effective_status_on(today)
+        )
+    };
+    format!(
+        "SELECT id, name, platform, serial, ownership, groups_json, enrolled_at, last_seen, \
+         revoked_at, CASE WHEN {v} THEN 0 ELSE 1 END AS compliant, \
+         CASE WHEN {v} THEN 1 ELSE 0 END AS overdue, \
+         CASE WHEN {g} THEN 1 ELSE 0 END AS in_grace, policy_version, checkins, last_seq",
+        v = has("violation"),
+        g = has("in_grace"),
+    )
+}
+
+/// [`findings::EFFECTIVE_STATUS`] with the day inlined (it is digits and dashes from
+/// [`day_of`], never user input).
+fn effective_status_on(today: &str) -> String {
+    let safe: String = today
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    findings::EFFECTIVE_STATUS.replace("$1", &format!("'{safe}'"))
+}
+
+/// Today (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    day_of(now_ms())
+}
 
 const EXCEPTION_COLUMNS: &str = "SELECT id, device_id, rule, app_id, justification, expires, \
     status, requested_by, decided_by FROM exceptions";
@@ -1422,6 +1523,10 @@ async fn apply_checkin(tx: &mut Transaction<'static, Any>, c: &CheckinWrite) -> 
             }
         }
     }
+    if let Some((hash, list)) = &c.findings {
+        findings::sync_findings(tx, &c.device_id, c.at_ms, hash, list).await?;
+    }
+    findings::store_action_results(tx, &c.device_id, c.at_ms, &c.action_results).await?;
     if c.compliant != c.was_compliant {
         append_event(
             tx,

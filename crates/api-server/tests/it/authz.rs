@@ -42,6 +42,22 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ),
         ("GET", "/api/v1/compliance") => ("/api/v1/compliance".into(), None),
         ("GET", "/api/v1/exposure/{app_id}") => ("/api/v1/exposure/com.tencent.mm".into(), None),
+        ("GET", "/api/v1/compliance/rules") => ("/api/v1/compliance/rules".into(), None),
+        ("GET", "/api/v1/export/compliance.csv") => ("/api/v1/export/compliance.csv".into(), None),
+        ("GET", "/api/v1/rules/{rule}/exposure") => {
+            ("/api/v1/rules/ca-2023-10-wechat/exposure".into(), None)
+        }
+        ("GET", "/api/v1/export/rules/{rule}/exposure.csv") => (
+            "/api/v1/export/rules/ca-2023-10-wechat/exposure.csv".into(),
+            None,
+        ),
+        ("GET", "/api/v1/rules/{rule}/series") => {
+            ("/api/v1/rules/ca-2023-10-wechat/series".into(), None)
+        }
+        ("GET", "/api/v1/export/rules/{rule}/series.csv") => (
+            "/api/v1/export/rules/ca-2023-10-wechat/series.csv".into(),
+            None,
+        ),
         ("GET", "/api/v1/exceptions") => ("/api/v1/exceptions".into(), None),
         ("POST", "/api/v1/exceptions") => (
             "/api/v1/exceptions".into(),
@@ -63,6 +79,12 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("POST", "/api/v1/enroll-secrets/rotate") => {
             ("/api/v1/enroll-secrets/rotate".into(), Some(json!({})))
         }
+        // Not an APK (415/422 once authorized: the matrix checks authorization only).
+        ("POST", "/api/v1/assessments") => {
+            ("/api/v1/assessments".into(), Some(json!("not an apk")))
+        }
+        ("GET", "/api/v1/assessments") => ("/api/v1/assessments?verdict=review".into(), None),
+        ("GET", "/api/v1/assessments/{id}") => ("/api/v1/assessments/asm_missing".into(), None),
         _ => return None,
     })
 }

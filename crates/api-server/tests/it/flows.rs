@@ -372,3 +372,80 @@ async fn revoked_device_and_limits() {
         app.stop().await;
     }
 }
+
+/// Two servers on one database: a revocation and a policy version made through one reach the
+/// other (through the events it follows), with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_follows_revocations_and_policy_versions() {
+    for (url, dir) in backends().await {
+        let a = TestApp::start(&url, dir).await;
+        let store_b = api_server::storage::Store::connect(&url).await.unwrap();
+        let b = api_server::Server::start(
+            store_b.clone(),
+            api_server::Config {
+                follow_interval: std::time::Duration::from_millis(100),
+                ..api_server::Config::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        let b_url = format!("http://{}/api/v1/checkin", b.addr());
+        let checkin_b = |token: String| {
+            let url = b_url.clone();
+            let client = a.client.clone();
+            async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"inventory": apps(&["com.tencent.mm"])}))
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        let (id, token) = a.enroll("shared").await;
+        // B caches the device; no policy yet: compliant.
+        let (s, v) = checkin_b(token.clone()).await;
+        assert_eq!((s, &v["compliant"]), (200, &json!(true)), "{v}");
+
+        // A policy published through A reaches B.
+        a.publish(CANADA).await;
+        let mut seen = false;
+        for _ in 0..300 {
+            let (_, v) = checkin_b(token.clone()).await;
+            if v["policy_version"] == 1 {
+                assert_eq!(v["compliant"], false, "{v}");
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(seen, "server B never loaded the policy published through A");
+
+        // A revocation made through A reaches B's cache.
+        let (s, _) = a
+            .post(
+                &format!("/api/v1/devices/{id}/revoke"),
+                Some(&a.admin),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let mut refused = false;
+        for _ in 0..300 {
+            if checkin_b(token.clone()).await.0 == 401 {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(refused, "server B kept accepting a revoked device");
+        b.shutdown().await.unwrap();
+        store_b.close().await;
+        a.stop().await;
+    }
+}

@@ -2,7 +2,9 @@
 //! temp dir, and again against PostgreSQL (a fresh database per test) when
 //! `TEST_POSTGRES_URL` is set.
 
+mod assessments;
 mod authz;
+mod compliance;
 mod flows;
 
 use std::net::SocketAddr;

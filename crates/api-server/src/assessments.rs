@@ -1,0 +1,273 @@
+//! APK assessments: upload an APK, store its `interdict.assessment/v1` report (from
+//! `apk_analysis`, the library behind `interdict assess`) linked to its app id, list and read
+//! them back.
+//!
+//! * `POST /api/v1/assessments` takes the raw APK bytes (`Content-Type:
+//!   application/vnd.android.package-archive` or `application/octet-stream`), up to
+//!   [`Config::max_upload_bytes`](crate::Config::max_upload_bytes) (the only route with a body
+//!   limit above `max_body_bytes`). It is idempotent per file: an APK whose SHA-256 is already
+//!   stored is answered from storage (200) without being analysed again; a new one is analysed
+//!   on the blocking pool (with risk analysis and signature verification, as the CLI does by
+//!   default), stored with its `assessment.created` event, and answered with 201.
+//! * `GET /api/v1/assessments?verdict=&app_id=&limit=&after=` lists summaries newest first
+//!   (`created_at DESC, id DESC`, keyset-paged by `after` = the last id of the previous page;
+//!   `next_after` is set when the page is full). `app_id` is the link to an app: its first
+//!   element is the app's latest assessment.
+//! * `GET /api/v1/assessments/{id}` returns the summary with the stored report under `report`.
+
+use std::sync::OnceLock;
+
+use apk_analysis::{FileInfo, Options};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+use storage::{ApiPrincipal, AssessmentFilter, NewAssessment, StorageError};
+
+use crate::{ApiError, AppState, RouteInfo};
+
+/// The verdicts `apk_analysis` puts in `risk.verdict`
+/// ([`apk_analysis::risk::model::Risk::verdict`]), lowest risk first.
+pub const VERDICTS: [&str; 3] = ["acceptable", "review", "unacceptable"];
+
+/// Path of the upload (and list) route.
+pub(crate) const PATH: &str = "/api/v1/assessments";
+
+/// `FileInfo::path` of an uploaded APK (uploads have no file name).
+const UPLOAD_NAME: &str = "upload.apk";
+
+/// Content types accepted for the APK bytes.
+const APK_TYPES: [&str; 2] = [
+    "application/vnd.android.package-archive",
+    "application/octet-stream",
+];
+
+/// Whether `route` is the APK upload, the one route whose body limit is
+/// [`Config::max_upload_bytes`](crate::Config::max_upload_bytes).
+pub(crate) fn is_upload(route: &RouteInfo) -> bool {
+    route.method == Method::POST && route.path == PATH
+}
+
+/// Errors of these routes: [`ApiError`] plus the statuses it has no variant for.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AssessmentError {
+    /// 400.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 415.
+    #[error("unsupported content type: send the APK bytes as {} or {}", APK_TYPES[0], APK_TYPES[1])]
+    UnsupportedMediaType,
+    /// The body could not be read (413 when over the limit): axum's status and text.
+    #[error("{}", .0.body_text())]
+    Body(BytesRejection),
+    /// 422: the analyser refused the file; its stable code and message (with the offset).
+    #[error("{message}")]
+    Unassessable {
+        /// `AssessError::code`.
+        code: &'static str,
+        /// `AssessError`'s message.
+        message: String,
+    },
+    /// Everything else.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<StorageError> for AssessmentError {
+    fn from(e: StorageError) -> Self {
+        AssessmentError::Api(e.into())
+    }
+}
+
+impl IntoResponse for AssessmentError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            AssessmentError::Api(e) => return e.into_response(),
+            AssessmentError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, json!({"error": self.to_string()}))
+            }
+            AssessmentError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": self.to_string()}),
+            ),
+            AssessmentError::Body(ref r) => (r.status(), json!({"error": self.to_string()})),
+            AssessmentError::Unassessable { code, ref message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": message, "code": code}),
+            ),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type Result<T, E = AssessmentError> = std::result::Result<T, E>;
+
+/// Checks the upload's `Content-Type` before the body is read.
+pub(crate) struct ApkContentType;
+
+impl<S: Send + Sync> FromRequestParts<S> for ApkContentType {
+    type Rejection = AssessmentError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let essence = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        match essence {
+            Some(t) if APK_TYPES.contains(&t.as_str()) => Ok(ApkContentType),
+            _ => Err(AssessmentError::UnsupportedMediaType),
+        }
+    }
+}
+
+/// What the analyser runs with: the CLI's defaults (risk analysis with the built-in tracker
+/// database and vendor catalog, signatures verified, default container limits).
+fn options() -> &'static Options {
+    static OPTIONS: OnceLock<Options> = OnceLock::new();
+    OPTIONS.get_or_init(|| Options {
+        risk: Some(apk_analysis::risk::RiskConfig::default()),
+        ..Options::default()
+    })
+}
+
+/// At most one analysis (or upload hash) per core at a time, so uploads never starve the
+/// check-in path of CPU; the rest wait their turn.
+fn cpu_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(n)
+    })
+}
+
+/// Runs CPU-bound work on the blocking pool, in one of the [`cpu_slots`].
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _slot = cpu_slots()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AssessmentError::Api(ApiError::Internal(format!("analysis task: {e}"))))
+}
+
+/// Analyses `data` and takes out what is stored beside the report.
+fn analyse(data: &[u8], sha256: String) -> Result<NewAssessment> {
+    let file = FileInfo {
+        path: UPLOAD_NAME.to_string(),
+        size: data.len() as u64,
+        sha256: sha256.clone(),
+    };
+    let report = apk_analysis::assess_with_file(file, data, options()).map_err(|e| {
+        AssessmentError::Unassessable {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    })?;
+    let risk = report
+        .risk
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("risk analysis did not run".into()))?;
+    let app = &report.app;
+    Ok(NewAssessment {
+        sha256,
+        app_id: Some(app.package.clone()).filter(|p| !p.is_empty()),
+        version_name: app.version_name.clone(),
+        version_code: app.version_code.and_then(|v| i64::try_from(v).ok()),
+        verdict: risk.verdict.to_string(),
+        score: Some(i64::from(risk.score)),
+        size: i64::try_from(data.len()).unwrap_or(i64::MAX),
+        report_json: serde_json::to_string(&report)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()).into())
+}
+
+/// `POST /api/v1/assessments`.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    _: ApkContentType,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let data = body.map_err(AssessmentError::Body)?;
+    if data.is_empty() {
+        return Err(AssessmentError::BadRequest(
+            "empty body: send the APK file's bytes".into(),
+        ));
+    }
+    let (data, sha256) = blocking(move || {
+        let sha = apk_analysis::sha256_hex(&data);
+        (data, sha)
+    })
+    .await?;
+    if let Some(row) = state.store.assessment_by_sha256(&sha256).await? {
+        return Ok((StatusCode::OK, Json(to_json(&row)?)));
+    }
+    let new = blocking(move || analyse(&data, sha256)).await??;
+    let (row, created) = state.store.create_assessment(&new, &p.id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(to_json(&row)?)))
+}
+
+/// `GET /api/v1/assessments`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    q: std::result::Result<Query<AssessmentFilter>, QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(mut f) = q.map_err(|e| AssessmentError::BadRequest(e.body_text()))?;
+    if let Some(v) = &f.verdict {
+        if !VERDICTS.contains(&v.as_str()) {
+            return Err(AssessmentError::BadRequest(format!(
+                "unknown verdict {v:?} (one of {})",
+                VERDICTS.join(", ")
+            )));
+        }
+    }
+    let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+    f.limit = Some(limit);
+    let rows = match state.store.list_assessments(&f).await {
+        Err(StorageError::NotFound) => {
+            return Err(AssessmentError::BadRequest(
+                "`after` names no assessment".into(),
+            ))
+        }
+        r => r?,
+    };
+    let next_after = match rows.last() {
+        Some(last) if i64::try_from(rows.len()) == Ok(limit) => Some(last.id.clone()),
+        _ => None,
+    };
+    Ok(Json(
+        json!({"assessments": to_json(&rows)?, "next_after": next_after}),
+    ))
+}
+
+/// `GET /api/v1/assessments/{id}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let (row, report) = state.store.assessment(&id).await?;
+    let report: Value = serde_json::from_str(&report)
+        .map_err(|e| ApiError::Internal(format!("stored report {id}: {e}")))?;
+    let mut out = to_json(&row)?;
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("report".into(), report);
+    }
+    Ok(Json(out))
+}

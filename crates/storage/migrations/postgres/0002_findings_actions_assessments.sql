@@ -1,0 +1,53 @@
+-- interdict schema v2 (PostgreSQL). Applied migrations are never edited: add a new file.
+
+-- One row per exposure episode of a (device, rule, app): opened by the check-in whose
+-- evaluation first reports it, closed (resolved_at) by the first one that no longer does.
+-- Per-rule exposure reads the open rows; the burn-down series sweeps opened/resolved times.
+CREATE TABLE findings (
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    rule TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    resolved_at BIGINT,
+    status TEXT NOT NULL,
+    deadline TEXT,
+    remedy TEXT,
+    exception_id TEXT,
+    excepted_until TEXT,
+    PRIMARY KEY (device_id, rule, app_id, opened_at)
+);
+CREATE INDEX findings_rule ON findings (rule, resolved_at);
+CREATE INDEX findings_open_by_device ON findings (device_id) WHERE resolved_at IS NULL;
+-- Fingerprint of the device's open findings, so an unchanged evaluation writes nothing.
+ALTER TABLE devices ADD COLUMN findings_hash TEXT;
+
+-- What a device reports having done about an action (idempotent on re-delivery).
+CREATE TABLE action_results (
+    device_id TEXT NOT NULL REFERENCES devices (id),
+    action_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    command TEXT,
+    reported_at BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, action_id, reported_at, status)
+);
+
+-- Uploaded APKs' assessment reports (interdict.assessment/v1 JSON), one per distinct file.
+CREATE TABLE assessments (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    app_id TEXT,
+    version_name TEXT,
+    version_code BIGINT,
+    verdict TEXT NOT NULL,
+    score BIGINT,
+    size BIGINT NOT NULL,
+    report_json TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE INDEX assessments_app ON assessments (app_id);
+CREATE INDEX assessments_verdict ON assessments (verdict, created_at);
