@@ -3,6 +3,7 @@
 //! This crate is the only one that knows clap and the terminal.
 //! Each subcommand parses its arguments, does the file I/O and calls a library crate.
 
+mod agent_cmd;
 mod assess_cmd;
 mod html;
 mod init_cmd;
@@ -102,6 +103,25 @@ enum Command {
     ///   interdict simulate --server http://127.0.0.1:8080 --enroll-secret S --devices 1000 --apps-per-device 50 --duration 10
     #[command(verbatim_doc_comment)]
     Simulate(simulate_cmd::SimulateArgs),
+    /// Run on a device (or a workstation with Android devices over ADB): report installed
+    /// apps to the server and carry out its removals, surviving restarts and outages.
+    ///
+    /// Sources: dpkg, rpm, flatpak and snap make one device (this machine, platform linux);
+    /// each ADB device is its own device; a file source reports the devices of a normalized
+    /// inventory JSON. Report-only by default: --enforce removes (apt-get, dnf, flatpak,
+    /// snap, `pm uninstall --user 0` over ADB); --dry-run prints and reports the exact
+    /// command instead. Check-ins wait in an on-disk queue while the server is unavailable.
+    ///
+    /// Examples:
+    ///   interdict agent --server http://10.0.0.5:8080 --enroll-secret S --once
+    ///   interdict agent --server URL --state /var/lib/interdict-agent/state.json --enforce
+    ///   interdict agent --server URL --enroll-secret S --source adb --dry-run --once
+    ///   interdict agent --server URL --enroll-secret S --source dpkg --source flatpak --json
+    ///
+    /// Exit status (--once): 0 compliant, 1 non-compliant, 2 error or server unreachable.
+    /// Without --once it runs until SIGTERM or Ctrl-C, then exits 0.
+    #[command(verbatim_doc_comment)]
+    Agent(agent_cmd::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +135,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Token { cmd } => token_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -21,7 +21,8 @@ pub(crate) struct ServeArgs {
     rate_limit: u32,
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

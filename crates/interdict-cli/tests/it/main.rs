@@ -1,3 +1,5 @@
+mod agent;
 mod assess;
 mod policy;
 mod serve;
+mod support;

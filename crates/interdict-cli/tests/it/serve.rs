@@ -2,14 +2,14 @@
 //! on 127.0.0.1 port 0, with a real SQLite file in a temp dir. Includes the kill -9 test.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_interdict");
+use crate::support::{call, init, serve, BIN};
+
 const CANADA: &str = include_str!("../../../../examples/canada-gc-mobile-v2.toml");
 
 /// Where a test's server keeps its data: `--data-dir` (SQLite) always, and `--database` on a
@@ -29,62 +29,6 @@ async fn stores(dir: &Path) -> Vec<Vec<String>> {
         out.push(vec!["--database".to_string(), format!("{prefix}/{name}")]);
     }
     out
-}
-
-fn init(store: &[String]) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["init", "--json"])
-        .args(store)
-        .output()
-        .expect("run init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("init --json");
-    (
-        v["admin_token"].as_str().expect("admin").to_string(),
-        v["enroll_secret"].as_str().expect("secret").to_string(),
-    )
-}
-
-/// Starts `interdict serve` and returns the child and its base URL.
-fn serve(store: &[String]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
-        .args(store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (child, url)
-}
-
-async fn call(
-    c: &reqwest::Client,
-    m: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Value,
-) -> (u16, Value) {
-    let mut rb = c.request(m, url).bearer_auth(token);
-    rb = match body {
-        Value::Null => rb,
-        Value::String(s) => rb.body(s),
-        other => rb.json(&other),
-    };
-    let r = rb.send().await.expect("send");
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn enroll(c: &reqwest::Client, base: &str, secret: &str, name: &str) -> (String, String) {

@@ -1,0 +1,389 @@
+//! The HTTP side: enrollment and check-ins against an `interdict serve`, error classes, and
+//! retry backoff.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use app_policy::App;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::queue::ActionResult;
+
+/// Connection timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Whole-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a request failed, which decides what the agent does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Worth retrying later: connection refused, timeout, 5xx, 429.
+    #[error("server unavailable: {0}")]
+    Retryable(String),
+    /// The credentials were refused (401, 403): the device token was revoked or the
+    /// enrollment secret is wrong. Retrying cannot help.
+    #[error("the server refused the credentials (HTTP {status}): {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The server holds no inventory with the hash sent (409): send the full inventory.
+    #[error("the server needs the full inventory (HTTP 409)")]
+    InventoryRequired,
+    /// The request was malformed (other 4xx): a bug; the payload is set aside.
+    #[error("the server rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+}
+
+/// The device described at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewDevice {
+    /// Display name.
+    pub name: String,
+    /// `linux`, `android`, ...
+    pub platform: String,
+    /// Serial (machine id, ADB serial).
+    pub serial: String,
+    /// `corporate`, `personal` or `unknown`.
+    pub ownership: String,
+    /// Groups.
+    pub groups: Vec<String>,
+}
+
+/// The server's answer to an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Enrollment {
+    /// Device id.
+    pub device_id: String,
+    /// Bearer token for check-ins.
+    pub device_token: String,
+}
+
+/// One thing the server wants done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerAction {
+    /// Stable id (the same rule and app on the same device always get the same id).
+    pub id: String,
+    /// `uninstall`, `block` or `notify`.
+    pub kind: String,
+    /// The app.
+    pub app_id: String,
+    /// The rule that asks for it.
+    pub rule: String,
+    /// Deadline (YYYY-MM-DD), if any.
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+/// The server's answer to a check-in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckinResponse {
+    /// Policy version evaluated (none: no policy published).
+    #[serde(default)]
+    pub policy_version: Option<i64>,
+    /// Whether the device complies.
+    pub compliant: bool,
+    /// What to do.
+    #[serde(default)]
+    pub actions: Vec<ServerAction>,
+    /// When the server would like the next check-in.
+    #[serde(default)]
+    pub next_checkin_s: Option<u64>,
+    /// The hash of the inventory the server now holds for the device (newer servers only):
+    /// with it, an unchanged inventory is sent as this hash.
+    #[serde(default)]
+    pub inventory_hash: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct InventoryBody<'a> {
+    apps: &'a [App],
+}
+
+/// A check-in request body: the full inventory or the hash the server acknowledged.
+#[derive(Debug, Serialize)]
+pub struct CheckinBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inventory: Option<InventoryBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inventory_hash: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    action_results: &'a [ActionResult],
+    seq: u64,
+}
+
+impl<'a> CheckinBody<'a> {
+    /// A check-in carrying the full inventory.
+    pub fn full(apps: &'a [App], action_results: &'a [ActionResult], seq: u64) -> Self {
+        CheckinBody {
+            inventory: Some(InventoryBody { apps }),
+            inventory_hash: None,
+            action_results,
+            seq,
+        }
+    }
+
+    /// A check-in carrying only the hash of an inventory the server already holds.
+    pub fn hashed(hash: &'a str, action_results: &'a [ActionResult], seq: u64) -> Self {
+        CheckinBody {
+            inventory: None,
+            inventory_hash: Some(hash),
+            action_results,
+            seq,
+        }
+    }
+}
+
+/// An HTTP client for one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+fn short(s: &str) -> String {
+    s.trim().chars().take(500).collect()
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("interdict-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Rejected {
+                status: 0,
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        let mut rb = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| ClientError::Retryable(error_chain(&e)))?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return resp
+                .json::<T>()
+                .await
+                .map_err(|e| ClientError::Retryable(format!("reading the response: {e}")));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| short(&text));
+        Err(classify(status, message))
+    }
+
+    /// Enrolls a device with an enrollment secret.
+    pub async fn enroll(
+        &self,
+        secret: &str,
+        device: &NewDevice,
+    ) -> Result<Enrollment, ClientError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            enroll_secret: &'a str,
+            device: &'a NewDevice,
+        }
+        self.post(
+            "/api/v1/enroll",
+            None,
+            &Body {
+                enroll_secret: secret,
+                device,
+            },
+        )
+        .await
+    }
+
+    /// Sends one check-in.
+    pub async fn checkin(
+        &self,
+        token: &str,
+        body: &CheckinBody<'_>,
+    ) -> Result<CheckinResponse, ClientError> {
+        self.post("/api/v1/checkin", Some(token), body).await
+    }
+}
+
+/// Maps an HTTP error status to what the agent does about it.
+pub fn classify(status: u16, message: String) -> ClientError {
+    match status {
+        401 | 403 => ClientError::Refused { status, message },
+        409 => ClientError::InventoryRequired,
+        408 | 429 | 500..=599 => ClientError::Retryable(format!("HTTP {status}: {message}")),
+        _ => ClientError::Rejected { status, message },
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// A random `u64` for jitter (not for secrets): SHA-256 of the time, the pid and a counter.
+pub fn jitter_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(now.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    for (dst, src) in b.iter_mut().zip(d.iter()) {
+        *dst = *src;
+    }
+    u64::from_le_bytes(b)
+}
+
+/// A uniformly random duration in `[0, max]` (millisecond resolution).
+pub fn random_up_to(max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(jitter_u64() % ms.saturating_add(1))
+}
+
+/// Exponential backoff with full jitter: attempt `n` waits a random time in
+/// `[0, min(max, base * 2^n)]` (never less than 100 ms).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// From `base` (1 s by default) up to `max` (5 min by default).
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max: max.max(base),
+            attempt: 0,
+        }
+    }
+
+    /// The wait before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
+        let cap = self.base.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        random_up_to(cap).max(Duration::from_millis(100))
+    }
+
+    /// After a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Failed attempts since the last success.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert!(matches!(
+            classify(401, String::new()),
+            ClientError::Refused { .. }
+        ));
+        assert!(matches!(
+            classify(403, String::new()),
+            ClientError::Refused { .. }
+        ));
+        assert_eq!(classify(409, String::new()), ClientError::InventoryRequired);
+        assert!(matches!(
+            classify(429, String::new()),
+            ClientError::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(503, String::new()),
+            ClientError::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(422, String::new()),
+            ClientError::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify(400, String::new()),
+            ClientError::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+        for n in 0..40u32 {
+            let d = b.next_delay();
+            let cap = Duration::from_secs(1u64 << n.min(20)).min(Duration::from_secs(300));
+            assert!(d <= cap.max(Duration::from_millis(100)), "{n}: {d:?}");
+            assert!(d >= Duration::from_millis(100));
+        }
+        assert_eq!(b.attempts(), 40);
+        b.reset();
+        assert_eq!(b.attempts(), 0);
+        // Jitter: not every delay at the cap is the same.
+        let mut b = Backoff::new(Duration::from_secs(300), Duration::from_secs(300));
+        let ds: std::collections::HashSet<_> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(ds.len() > 1);
+    }
+
+    #[test]
+    fn checkin_body_shapes() {
+        let apps = vec![App {
+            id: "a".into(),
+            version: None,
+            version_code: None,
+            signers: vec![],
+            installer: None,
+            publisher: None,
+        }];
+        let v = serde_json::to_value(CheckinBody::full(&apps, &[], 3)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"inventory": {"apps": [{"id": "a"}]}, "seq": 3})
+        );
+        let v = serde_json::to_value(CheckinBody::hashed("h", &[], 4)).unwrap();
+        assert_eq!(v, serde_json::json!({"inventory_hash": "h", "seq": 4}));
+    }
+}

@@ -1,0 +1,4 @@
+//! device-agent parsers on recorded outputs and this machine's real dpkg status file,
+//! "never panics" properties, and the source specs.
+
+mod parsers;
