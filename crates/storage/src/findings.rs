@@ -394,8 +394,8 @@ impl Store {
              i.first_seen, f.opened_at, f.deadline, f.exception_id, f.excepted_until \
              FROM findings f JOIN devices d ON d.id = f.device_id \
              LEFT JOIN installs i ON i.device_id = f.device_id AND i.app_id = f.app_id \
-             WHERE {column} = $2 AND f.resolved_at IS NULL AND d.revoked_at IS NULL \
-             AND (f.device_id > $3 OR (f.device_id = $3 AND f.app_id > $4)) \
+             WHERE {column} = $2 AND f.resolved_at IS NULL \
+             AND (f.device_id, f.app_id) > ($3, $4) \
              ORDER BY f.device_id, f.app_id, f.rule LIMIT $5"
         );
         let rows = sqlx::query(&sql)
@@ -430,8 +430,7 @@ impl Store {
         let sql = format!(
             "SELECT rule, eff, COUNT(DISTINCT device_id) AS n FROM (\
              SELECT f.rule, f.device_id, {EFFECTIVE_STATUS} AS eff FROM findings f \
-             JOIN devices d ON d.id = f.device_id \
-             WHERE f.resolved_at IS NULL AND d.revoked_at IS NULL) AS s \
+             WHERE f.resolved_at IS NULL) AS s \
              GROUP BY rule, eff ORDER BY rule"
         );
         let rows = sqlx::query(&sql).bind(today).fetch_all(&self.read).await?;
@@ -453,8 +452,7 @@ impl Store {
         }
         // A device holding two apps under one rule counts once in `exposed`.
         let sql = "SELECT f.rule, COUNT(DISTINCT f.device_id) AS n FROM findings f \
-             JOIN devices d ON d.id = f.device_id \
-             WHERE f.resolved_at IS NULL AND d.revoked_at IS NULL GROUP BY f.rule";
+             WHERE f.resolved_at IS NULL GROUP BY f.rule";
         for r in sqlx::query(sql).fetch_all(&self.read).await? {
             let rule: String = r.try_get("rule")?;
             if let Some(s) = by_rule.get_mut(&rule) {
@@ -466,8 +464,8 @@ impl Store {
 
     /// Devices (per status) holding an app matched by `rule` at each of `points` times from
     /// `from` to `to` (Unix ms, inclusive): the burn-down after a ban. A device counts from the
-    /// check-in that first reported the app until the one that saw it gone (or its
-    /// revocation); its status at each point is aged from its deadline and exception, and a
+    /// check-in that first reported the app until the one that saw it gone (or the device's
+    /// revocation, which resolves its findings); its status at each point is aged from its deadline and exception, and a
     /// device holding several matched apps counts once, with its worst status.
     pub async fn rule_series(
         &self,
@@ -477,11 +475,9 @@ impl Store {
         points: i64,
     ) -> Result<Vec<SeriesPoint>> {
         let rows = sqlx::query(
-            "SELECT f.device_id, f.opened_at, f.resolved_at, d.revoked_at, f.status, \
-             f.deadline, f.excepted_until FROM findings f JOIN devices d ON d.id = f.device_id \
-             WHERE f.rule = $1 AND f.opened_at <= $2 \
-             AND (f.resolved_at IS NULL OR f.resolved_at > $3) \
-             AND (d.revoked_at IS NULL OR d.revoked_at > $3) ORDER BY f.device_id",
+            "SELECT f.device_id, f.opened_at, f.resolved_at, f.status, f.deadline, \
+             f.excepted_until FROM findings f WHERE f.rule = $1 AND f.opened_at <= $2 \
+             AND (f.resolved_at IS NULL OR f.resolved_at > $3) ORDER BY f.device_id",
         )
         .bind(rule)
         .bind(to)
@@ -513,12 +509,11 @@ impl Store {
                 device_eps.clear();
                 current = Some(device);
             }
-            let end = |c: &str| -> Result<i64> {
-                Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(i64::MAX))
-            };
             device_eps.push(Episode {
                 from: r.try_get("opened_at")?,
-                to: end("resolved_at")?.min(end("revoked_at")?),
+                to: r
+                    .try_get::<Option<i64>, _>("resolved_at")?
+                    .unwrap_or(i64::MAX),
                 status: r.try_get("status")?,
                 deadline: r.try_get("deadline")?,
                 until: r.try_get("excepted_until")?,

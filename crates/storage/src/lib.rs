@@ -886,6 +886,14 @@ impl Store {
         if n == 0 {
             return Err(StorageError::NotFound);
         }
+        // A revoked device no longer exposes anything: its open findings end here.
+        sqlx::query(
+            "UPDATE findings SET resolved_at = $1 WHERE device_id = $2 AND resolved_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         append_event(&mut tx, now, actor, "device.revoked", id, json!({})).await?;
         tx.commit().await?;
         Ok(())
@@ -900,8 +908,8 @@ impl Store {
                 .try_get("n")?;
         let sql = format!(
             "SELECT eff, COUNT(DISTINCT device_id) AS n FROM (\
-             SELECT f.device_id, {} AS eff FROM findings f JOIN devices d ON d.id = f.device_id \
-             WHERE f.resolved_at IS NULL AND d.revoked_at IS NULL) AS s GROUP BY eff",
+             SELECT f.device_id, {} AS eff FROM findings f WHERE f.resolved_at IS NULL) AS s \
+             GROUP BY eff",
             findings::EFFECTIVE_STATUS
         );
         let (mut violation, mut in_grace) = (0, 0);

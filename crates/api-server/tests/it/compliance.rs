@@ -232,6 +232,29 @@ async fn exposure_series_and_exports_follow_the_checkins() {
             csv.lines().nth(1).unwrap().starts_with("\"*\",3,2,"),
             "{csv}"
         );
+
+        // Revoking b ends its exposure: no longer counted anywhere, history kept.
+        let (s, _) = app
+            .post(
+                &format!("/api/v1/devices/{b}/revoke"),
+                Some(&app.admin),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (_, v) = app
+            .get(&format!("/api/v1/rules/{TIKTOK}/exposure"), &viewer)
+            .await;
+        assert_eq!(devices(&v), vec![]);
+        let (_, s3) = app.get("/api/v1/compliance", &viewer).await;
+        assert_eq!(
+            (&s3["devices"], &s3["non_compliant"]),
+            (&json!(2), &json!(1)),
+            "{s3}"
+        );
+        let (_, v) = app.get("/api/v1/compliance/rules", &viewer).await;
+        assert!(summary_of(&v, TIKTOK).is_null(), "{v}");
+        assert_eq!(at(t2).await, 1, "the past does not change");
         app.stop().await;
     }
 }

@@ -3,6 +3,8 @@
 -- One row per exposure episode of a (device, rule, app): opened by the check-in whose
 -- evaluation first reports it, closed (resolved_at) by the first one that no longer does.
 -- Per-rule exposure reads the open rows; the burn-down series sweeps opened/resolved times.
+-- Revoking a device resolves its open findings, so no query needs to look at devices to
+-- leave revoked ones out.
 CREATE TABLE findings (
     device_id TEXT NOT NULL REFERENCES devices (id),
     rule TEXT NOT NULL,
@@ -16,8 +18,14 @@ CREATE TABLE findings (
     excepted_until TEXT,
     PRIMARY KEY (device_id, rule, app_id, opened_at)
 );
-CREATE INDEX findings_rule ON findings (rule, resolved_at);
+-- Open findings by rule, in exposure order (device, app), covering the per-rule summary.
+CREATE INDEX findings_open ON findings (rule, device_id, app_id, status, deadline, excepted_until)
+    WHERE resolved_at IS NULL;
 CREATE INDEX findings_open_by_device ON findings (device_id) WHERE resolved_at IS NULL;
+-- Every episode of a rule, for the burn-down series.
+CREATE INDEX findings_rule_time ON findings (rule, opened_at);
+-- Active devices counted without reading device rows.
+CREATE INDEX devices_revoked ON devices (revoked_at);
 -- Fingerprint of the device's open findings, so an unchanged evaluation writes nothing.
 ALTER TABLE devices ADD COLUMN findings_hash TEXT;
 
