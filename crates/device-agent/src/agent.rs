@@ -30,8 +30,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::client::{
-    random_up_to, Backoff, CheckinBody, CheckinResponse, Client, ClientError, NewDevice,
-    ServerAction,
+    random_up_to, Backoff, CaCertError, CaCerts, CheckinBody, CheckinResponse, Client, ClientError,
+    NewDevice, ServerAction,
 };
 use crate::enforce::{carry_out, Mode};
 use crate::queue::{sha256_hex, ActionResult, Pending, Queue, QueueError};
@@ -41,8 +41,10 @@ use crate::state::{Ack, ActionRecord, DeviceState, State, StateError};
 /// Everything the agent needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server base URL.
+    /// Server base URL: `https://...` (verified TLS) or `http://...` (plain).
     pub server: String,
+    /// PEM files of CA certificates trusted for `https://` in addition to the built-in roots.
+    pub ca_certs: Vec<PathBuf>,
     /// Enrollment secret (needed only for devices not yet enrolled).
     pub enroll_secret: Option<String>,
     /// State file.
@@ -168,12 +170,12 @@ pub enum AgentError {
         /// The refusal.
         error: ClientError,
     },
-    /// The server URL is not `http://...`.
-    #[error(
-        "server URL {0:?}: expected http://HOST:PORT (this build has no TLS support: reach \
-         the server over a VPN or a local TLS tunnel such as stunnel)"
-    )]
+    /// The server URL is not `https://HOST[:PORT]` or `http://HOST[:PORT]`.
+    #[error("server URL {0:?}: expected https://HOST[:PORT] (or http://HOST[:PORT])")]
     BadServer(String),
+    /// A `--ca-cert` file cannot be used.
+    #[error(transparent)]
+    CaCert(#[from] CaCertError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(ClientError),
@@ -248,6 +250,50 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `server` parsed, if it is an `http://` or `https://` URL with a host and nothing after its
+/// path.
+fn server_url(server: &str) -> Option<reqwest::Url> {
+    let url = reqwest::Url::parse(server).ok()?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none();
+    ok.then_some(url)
+}
+
+/// Whether `url`'s host is this machine: a loopback address, `localhost` or `*.localhost`
+/// (which never leave it).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return match ip {
+            std::net::IpAddr::V4(v4) => v4.is_loopback(),
+            std::net::IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Whether a state file written for `theirs` may be used with `ours`: the same host and path,
+/// moved from `http://` to `https://` (on any port). The device tokens already went to that
+/// host; the reverse, a downgrade, is refused.
+fn is_https_upgrade(theirs: &str, ours: &reqwest::Url) -> bool {
+    let Some(old) = server_url(theirs) else {
+        return false;
+    };
+    old.scheme() == "http"
+        && ours.scheme() == "https"
+        && old.host_str() == ours.host_str()
+        && old.path().trim_end_matches('/') == ours.path().trim_end_matches('/')
+        && old.username() == ours.username()
+}
+
 /// `interval` ±10%.
 fn jittered(interval: Duration) -> Duration {
     let tenth = interval / 10;
@@ -298,22 +344,35 @@ pub async fn run(
         return Err(AgentError::NoSources);
     }
     let server = cfg.server.trim_end_matches('/').to_string();
-    if !server.starts_with("http://") {
-        return Err(AgentError::BadServer(server));
+    let url = server_url(&server).ok_or_else(|| AgentError::BadServer(server.clone()))?;
+    if url.scheme() == "http" && !is_loopback(&url) {
+        on_event(Event::Warning(format!(
+            "{server} is plain http://: device tokens will cross the network unencrypted \
+             (use https://)"
+        )));
     }
+    let ca = CaCerts::load(&cfg.ca_certs)?;
     let mut state = State::load(&cfg.state_path)?;
     match &state.server {
         Some(theirs) if *theirs != server && !state.devices.is_empty() => {
-            return Err(AgentError::OtherServer {
-                path: cfg.state_path.clone(),
-                theirs: theirs.clone(),
-                ours: server,
-            })
+            if !is_https_upgrade(theirs, &url) {
+                return Err(AgentError::OtherServer {
+                    path: cfg.state_path.clone(),
+                    theirs: theirs.clone(),
+                    ours: server,
+                });
+            }
+            on_event(Event::Warning(format!(
+                "state file {}: server {theirs} is now reached as {server} (same host, over \
+                 HTTPS); plain http:// is no longer accepted for it",
+                cfg.state_path.display()
+            )));
+            state.server = Some(server.clone());
         }
         _ => state.server = Some(server.clone()),
     }
     state.save(&cfg.state_path)?;
-    let client = Client::new(&server).map_err(AgentError::Client)?;
+    let client = Client::new(&server, &ca).map_err(AgentError::Client)?;
     let (tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -837,5 +896,69 @@ mod tests {
         assert_ne!(queue_name("adb:a/b"), queue_name("adb:a_b"));
         assert!(!queue_name("file:../../etc").contains('/'));
         assert!(!queue_name("..").starts_with('.'));
+    }
+
+    #[test]
+    fn server_urls() {
+        for ok in [
+            "https://interdict.example.org",
+            "https://10.0.0.1:8443/interdict",
+            "http://127.0.0.1:8080",
+            "HTTPS://[::1]:443",
+        ] {
+            assert!(server_url(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1:8080",
+            "ftp://example.org",
+            "unix:/run/interdict.sock",
+            "https://",
+            "https://example.org/?x=1",
+            "https://example.org/#f",
+        ] {
+            assert!(server_url(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let lo = |s: &str| is_loopback(&server_url(s).unwrap());
+        for yes in [
+            "http://127.0.0.1:8080",
+            "http://127.5.6.7",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]",
+            "http://localhost:8080",
+            "http://LOCALHOST.",
+            "http://agent.localhost",
+        ] {
+            assert!(lo(yes), "{yes}");
+        }
+        for no in [
+            "http://10.0.0.1:8080",
+            "http://[fe80::1]",
+            "http://0.0.0.0",
+            "http://interdict.example.org",
+            "http://localhost.example.org",
+            "http://notlocalhost",
+        ] {
+            assert!(!lo(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn only_an_upgrade_to_https_on_the_same_host_keeps_the_identities() {
+        let up = |theirs: &str, ours: &str| is_https_upgrade(theirs, &server_url(ours).unwrap());
+        assert!(up("http://mdm.example.org:8080", "https://mdm.example.org"));
+        assert!(up("http://10.0.0.1:8080/x", "https://10.0.0.1:8443/x/"));
+        assert!(!up("https://mdm.example.org", "http://mdm.example.org"));
+        assert!(!up("http://mdm.example.org", "https://other.example.org"));
+        assert!(!up("http://mdm.example.org/a", "https://mdm.example.org/b"));
+        assert!(!up(
+            "https://mdm.example.org:1",
+            "https://mdm.example.org:2"
+        ));
+        assert!(!up("garbage", "https://mdm.example.org"));
     }
 }

@@ -1,6 +1,12 @@
 //! The HTTP side: enrollment and check-ins against an `interdict serve`, error classes, and
 //! retry backoff.
+//!
+//! `https://` servers are verified with rustls (ring provider) against Mozilla's roots, the
+//! system's trust store and any extra CA certificates ([`CaCerts`], `--ca-cert`); there is no
+//! way to turn verification off.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -14,6 +20,113 @@ use crate::queue::ActionResult;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest CA certificate file read (a full system bundle is a few hundred KiB).
+const MAX_CA_FILE_BYTES: u64 = 4 << 20;
+
+/// A CA certificate file (`--ca-cert`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaCertError {
+    /// The file cannot be read.
+    #[error("CA certificate file {path}: cannot read it: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file holds no usable certificate.
+    #[error("CA certificate file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// CA certificates trusted in addition to the built-in roots, each checked when loaded.
+#[derive(Debug, Clone, Default)]
+pub struct CaCerts {
+    certs: Vec<reqwest::Certificate>,
+}
+
+impl CaCerts {
+    /// Loads every certificate of each PEM file (one or more `-----BEGIN CERTIFICATE-----`
+    /// blocks; other blocks, such as keys, are ignored). A file that cannot be read, holds no
+    /// certificate, or holds one that is not a valid X.509 certificate is an error naming it.
+    pub fn load(paths: &[PathBuf]) -> Result<CaCerts, CaCertError> {
+        let mut certs = Vec::new();
+        for path in paths {
+            certs.extend(load_pem_file(path)?);
+        }
+        Ok(CaCerts { certs })
+    }
+
+    /// Number of certificates.
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// No extra certificate.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+}
+
+fn load_pem_file(path: &Path) -> Result<Vec<reqwest::Certificate>, CaCertError> {
+    let read_err = |error| CaCertError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let invalid = |message: String| CaCertError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(invalid(format!(
+            "larger than {} MiB: not a PEM certificate file",
+            MAX_CA_FILE_BYTES >> 20
+        )));
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|_| {
+        invalid(
+            "malformed PEM: a certificate block does not decode (bad base64 or a missing \
+             -----END CERTIFICATE----- line)"
+                .into(),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "no certificate in it: expected PEM (-----BEGIN CERTIFICATE-----); a DER file \
+             converts with `openssl x509 -inform der -in FILE -out FILE.pem`"
+                .into(),
+        ));
+    }
+    let n = certs.len();
+    for (i, cert) in certs.iter().enumerate() {
+        // The certificate is parsed when a client trusts it: try it alone, without the
+        // built-in roots, so that the error names the file and the certificate.
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert.clone())
+            .build()
+            .map_err(|e| {
+                invalid(format!(
+                    "certificate {} of {n} is not a valid X.509 certificate: {}",
+                    i + 1,
+                    error_chain(&e)
+                ))
+            })?;
+    }
+    Ok(certs)
+}
 
 /// How a request failed, which decides what the agent does next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,9 +268,14 @@ fn short(s: &str) -> String {
 }
 
 impl Client {
-    /// A client for `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> Result<Client, ClientError> {
-        let http = reqwest::Client::builder()
+    /// A client for `base` (e.g. `https://interdict.example.org`), trusting `ca` in addition
+    /// to the built-in roots for `https://`.
+    pub fn new(base: &str, ca: &CaCerts) -> Result<Client, ClientError> {
+        let mut builder = reqwest::Client::builder().use_rustls_tls();
+        for cert in &ca.certs {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        let http = builder
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("interdict-agent/", env!("CARGO_PKG_VERSION")))
@@ -185,7 +303,7 @@ impl Client {
         let resp = rb
             .send()
             .await
-            .map_err(|e| ClientError::Retryable(error_chain(&e)))?;
+            .map_err(|e| ClientError::Retryable(send_error(&e)))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return resp
@@ -240,6 +358,20 @@ pub fn classify(status: u16, message: String) -> ClientError {
         409 => ClientError::InventoryRequired,
         408 | 429 | 500..=599 => ClientError::Retryable(format!("HTTP {status}: {message}")),
         _ => ClientError::Rejected { status, message },
+    }
+}
+
+/// The message of a failed request; a refused server certificate says how to trust a private
+/// CA.
+fn send_error(e: &reqwest::Error) -> String {
+    let m = error_chain(e);
+    if e.is_connect() && m.contains("certificate") {
+        format!(
+            "{m} (the server's TLS certificate was not accepted: check the URL's host name, \
+             and pass --ca-cert FILE if the server's certificate comes from a private CA)"
+        )
+    } else {
+        m
     }
 }
 
@@ -366,6 +498,46 @@ mod tests {
         let mut b = Backoff::new(Duration::from_secs(300), Duration::from_secs(300));
         let ds: std::collections::HashSet<_> = (0..20).map(|_| b.next_delay()).collect();
         assert!(ds.len() > 1);
+    }
+
+    #[test]
+    fn ca_cert_files_that_cannot_be_used_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |name: &str, content: Option<&[u8]>| {
+            let p = dir.path().join(name);
+            if let Some(c) = content {
+                std::fs::write(&p, c).unwrap();
+            }
+            let e = CaCerts::load(std::slice::from_ref(&p))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&p.display().to_string()), "{e}");
+            e
+        };
+        let e = load("missing.pem", None);
+        assert!(e.contains("cannot read"), "{e}");
+        let e = load("empty.pem", Some(b""));
+        assert!(e.contains("no certificate"), "{e}");
+        let e = load(
+            "key.pem",
+            Some(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+        );
+        assert!(e.contains("no certificate"), "{e}");
+        let e = load(
+            "bad-base64.pem",
+            Some(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"),
+        );
+        assert!(e.contains("malformed PEM"), "{e}");
+        let e = load(
+            "not-x509.pem",
+            Some(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        );
+        assert!(e.contains("certificate 1 of 1 is not a valid X.509"), "{e}");
+        let e = CaCerts::load(&[dir.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read"), "{e}");
+        assert!(CaCerts::load(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The interdict device agent: inventory from the machine's package managers (dpkg, rpm,
 //! flatpak, snap), from Android devices over ADB, or from an inventory file; check-ins to an
-//! `interdict serve` over HTTP; removal of what the server's policy prohibits.
+//! `interdict serve` over HTTPS (verified with rustls) or plain HTTP; removal of what the
+//! server's policy prohibits.
 //!
 //! A client only: it speaks HTTP to the server and knows nothing of its storage. Check-ins
 //! and action results go through an on-disk queue ([`queue`]) so they survive restarts and
@@ -8,7 +9,7 @@
 //! ([`state`]).
 //!
 //! - [`source`]: inventory sources, with pure parsers in [`source::parse`];
-//! - [`client`]: enrollment, check-ins, error classes, backoff;
+//! - [`client`]: enrollment, check-ins, TLS trust (`--ca-cert`), error classes, backoff;
 //! - [`enforce`]: from an action to the exact removal command, and its result;
 //! - [`agent`]: the run loop.
 #![forbid(unsafe_code)]

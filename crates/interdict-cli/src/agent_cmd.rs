@@ -14,9 +14,17 @@ use crate::init_cmd::runtime;
 /// Arguments of `interdict agent`.
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// Server base URL, e.g. http://127.0.0.1:8080 (plain HTTP: this build has no TLS).
+    /// Server base URL: https://HOST[:PORT] (TLS, the certificate verified against Mozilla's
+    /// roots, the system's trust store and any --ca-cert), or http://HOST:PORT (plain: a
+    /// warning unless the server is on loopback, as device tokens would cross the network
+    /// unencrypted).
     #[arg(long)]
     server: String,
+    /// PEM file of CA certificates (one or more) to trust in addition to the built-in roots,
+    /// for a server whose certificate comes from a private CA; repeatable. Certificate
+    /// verification cannot be turned off.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
     /// Enrollment secret, needed until every device is enrolled (default: the
     /// INTERDICT_ENROLL_SECRET environment variable).
     #[arg(long)]
@@ -167,6 +175,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     let cfg = device_agent::Config {
         server: args.server.clone(),
+        ca_certs: args.ca_certs.clone(),
         enroll_secret: args
             .enroll_secret
             .clone()

@@ -113,7 +113,8 @@ enum Command {
     /// command instead. Check-ins wait in an on-disk queue while the server is unavailable.
     ///
     /// Examples:
-    ///   interdict agent --server http://10.0.0.5:8080 --enroll-secret S --once
+    ///   interdict agent --server https://interdict.example.org --enroll-secret S --once
+    ///   interdict agent --server https://10.0.0.5:8443 --ca-cert /etc/interdict/ca.pem --once
     ///   interdict agent --server URL --state /var/lib/interdict-agent/state.json --enforce
     ///   interdict agent --server URL --enroll-secret S --source adb --dry-run --once
     ///   interdict agent --server URL --enroll-secret S --source dpkg --source flatpak --json

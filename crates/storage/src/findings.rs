@@ -425,41 +425,34 @@ impl Store {
             .collect()
     }
 
-    /// Devices per status for every rule with an open finding, now.
+    /// Devices per status for every rule with an open finding, now (one scan of the open
+    /// findings index; a device holding two apps under one rule counts once).
     pub async fn rule_summaries(&self, today: &str) -> Result<Vec<RuleSummary>> {
+        let count = |status: &str| {
+            format!("COUNT(DISTINCT CASE WHEN eff = '{status}' THEN device_id END) AS {status}")
+        };
         let sql = format!(
-            "SELECT rule, eff, COUNT(DISTINCT device_id) AS n FROM (\
+            "SELECT rule, COUNT(DISTINCT device_id) AS exposed, {}, {}, {}, {} FROM (\
              SELECT f.rule, f.device_id, {EFFECTIVE_STATUS} AS eff FROM findings f \
-             WHERE f.resolved_at IS NULL) AS s \
-             GROUP BY rule, eff ORDER BY rule"
+             WHERE f.resolved_at IS NULL) AS s GROUP BY rule ORDER BY rule",
+            count("violation"),
+            count("in_grace"),
+            count("excepted"),
+            count("review"),
         );
         let rows = sqlx::query(&sql).bind(today).fetch_all(&self.read).await?;
-        let mut by_rule: BTreeMap<String, RuleSummary> = BTreeMap::new();
-        for r in &rows {
-            let rule: String = r.try_get("rule")?;
-            let eff: String = r.try_get("eff")?;
-            let n: i64 = r.try_get("n")?;
-            let s = by_rule.entry(rule.clone()).or_insert_with(|| RuleSummary {
-                rule,
-                ..RuleSummary::default()
-            });
-            match eff.as_str() {
-                "violation" => s.violation += n,
-                "in_grace" => s.in_grace += n,
-                "excepted" => s.excepted += n,
-                _ => s.review += n,
-            }
-        }
-        // A device holding two apps under one rule counts once in `exposed`.
-        let sql = "SELECT f.rule, COUNT(DISTINCT f.device_id) AS n FROM findings f \
-             WHERE f.resolved_at IS NULL GROUP BY f.rule";
-        for r in sqlx::query(sql).fetch_all(&self.read).await? {
-            let rule: String = r.try_get("rule")?;
-            if let Some(s) = by_rule.get_mut(&rule) {
-                s.exposed = r.try_get("n")?;
-            }
-        }
-        Ok(by_rule.into_values().collect())
+        rows.iter()
+            .map(|r| {
+                Ok(RuleSummary {
+                    rule: r.try_get("rule")?,
+                    exposed: r.try_get("exposed")?,
+                    violation: r.try_get("violation")?,
+                    in_grace: r.try_get("in_grace")?,
+                    excepted: r.try_get("excepted")?,
+                    review: r.try_get("review")?,
+                })
+            })
+            .collect()
     }
 
     /// Devices (per status) holding an app matched by `rule` at each of `points` times from

@@ -19,7 +19,7 @@ use crate::support::{call, init, serve, serve_on, BIN};
 
 /// An installed package of this machine with priority `optional` (nothing essential), as
 /// `dpkg-query` reports it.
-fn installed_optional_package() -> String {
+pub(crate) fn installed_optional_package() -> String {
     let out = Command::new("dpkg-query")
         .args([
             "-W",
@@ -65,7 +65,7 @@ authority = "test"
 }
 
 /// A directory with `apt-get` and `dpkg` that only record being called (see the module docs).
-fn tripwire(dir: &Path) -> (String, PathBuf) {
+pub(crate) fn tripwire(dir: &Path) -> (String, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("tripwire-bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
@@ -90,7 +90,7 @@ fn tripwire(dir: &Path) -> (String, PathBuf) {
     (path, marker)
 }
 
-fn agent_args(base: &str, secret: &str, state: &Path) -> Vec<String> {
+pub(crate) fn agent_args(base: &str, secret: &str, state: &Path) -> Vec<String> {
     [
         "agent",
         "--server",
@@ -109,7 +109,7 @@ fn agent_args(base: &str, secret: &str, state: &Path) -> Vec<String> {
     .collect()
 }
 
-fn run_once(args: &[String], path: &str, extra: &[&str]) -> Output {
+pub(crate) fn run_once(args: &[String], path: &str, extra: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .args(["--once"])
@@ -119,14 +119,14 @@ fn run_once(args: &[String], path: &str, extra: &[&str]) -> Output {
         .expect("run agent")
 }
 
-fn json_lines(out: &[u8]) -> Vec<Value> {
+pub(crate) fn json_lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
         .collect()
 }
 
-fn state_seq(state: &Path) -> (String, i64) {
+pub(crate) fn state_seq(state: &Path) -> (String, i64) {
     let v: Value =
         serde_json::from_slice(&std::fs::read(state).expect("state file")).expect("state JSON");
     let local = &v["devices"]["local"];
@@ -136,7 +136,7 @@ fn state_seq(state: &Path) -> (String, i64) {
     )
 }
 
-async fn device(base: &str, admin: &str, id: &str) -> Value {
+pub(crate) async fn device(base: &str, admin: &str, id: &str) -> Value {
     let (s, d) = call(
         &reqwest::Client::new(),
         reqwest::Method::GET,
@@ -149,7 +149,7 @@ async fn device(base: &str, admin: &str, id: &str) -> Value {
     d
 }
 
-async fn publish(base: &str, admin: &str, pkg: &str) {
+pub(crate) async fn publish(base: &str, admin: &str, pkg: &str) {
     let (s, v) = call(
         &reqwest::Client::new(),
         reqwest::Method::PUT,
@@ -178,7 +178,7 @@ fn assert_results_stored(reported: &[Value], detail: &Value) {
     }
 }
 
-fn kill(child: &Child, signal: &str) {
+pub(crate) fn kill(child: &Child, signal: &str) {
     let st = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

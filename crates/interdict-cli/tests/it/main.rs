@@ -1,4 +1,5 @@
 mod agent;
+mod agent_tls;
 mod assess;
 mod policy;
 mod serve;
