@@ -72,15 +72,16 @@ for s in $SCENARIOS; do
       init_sqlite 2k; start_server "${DATA[@]}"; publish "$URL"
       j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 2000 --apps-per-device 50 \
         --duration "$DUR" --concurrency 32 --changed-percent 0 --warmup --json)"
-      row "SQLite, 2,000 devices × 50 apps, unchanged, concurrency 32" "$j" ;;
+      row "SQLite, 2,000 devices × 50 apps, unchanged, concurrency 32" "$j"
+      j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 2000 --apps-per-device 50 \
+        --duration "$DUR" --concurrency 32 --changed-percent 10 --warmup --json)"
+      row "SQLite, 2,000 devices × 50 apps, 10% changed inventories, concurrency 32" "$j" ;;
     sqlite-100k)
       init_sqlite 100k; start_server "${DATA[@]}"; publish "$URL"
       j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 100000 --apps-per-device 50 \
-        --duration "$DUR" --concurrency 64 --changed-percent 0 --warmup --json)"
-      row "SQLite, **100,000 devices** × 50 apps, unchanged, concurrency 64" "$j"
-      j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 100000 --apps-per-device 50 \
-        --duration "$DUR" --concurrency 64 --changed-percent 10 --warmup --json)"
-      row "SQLite, 100,000 devices × 50 apps, 10% changed, concurrency 64" "$j" ;;
+        --duration "$DUR" --concurrency "${CONC:-64}" --changed-percent 0 --warmup --json)"
+      row "SQLite, **100,000 devices** × 50 apps, unchanged, concurrency ${CONC:-64}" "$j"
+      ;;
     sqlite-full)
       init_sqlite full; start_server "${DATA[@]}"; publish "$URL"
       j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 500 --apps-per-device 150 \

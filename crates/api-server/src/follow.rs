@@ -4,7 +4,8 @@
 //!
 //! Each `follow_interval`, the follower reads the events after the last one it saw and
 //! * drops the cached credential and inventory of a device revoked, or whose inventory,
-//!   compliance or findings another check-in changed (it is read again on its next request);
+//!   compliance or findings a check-in on another server changed (it is read again on its next
+//!   request; this server's own check-ins update the cache as they commit);
 //! * recompiles the active policy when a policy version is published or an exception decided.
 //!
 //! So a revocation or a new policy made through another server applies here within one
@@ -54,6 +55,8 @@ pub(crate) async fn run(state: AppState, mut after: i64, interval: Duration) {
             let mut reload = false;
             for e in &events {
                 match effect(&e.action, &e.subject) {
+                    // This server's own check-ins updated its cache entry already.
+                    Effect::ForgetDevice(_) if state.own_events.contains(e.seq, after) => {}
                     Effect::ForgetDevice(id) => state.devices.remove_device(id),
                     Effect::ReloadPolicy => reload = true,
                     Effect::Nothing => {}

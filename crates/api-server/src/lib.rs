@@ -128,6 +128,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     limiter: Arc<auth::RateLimiter>,
     devices: Arc<cache::DeviceCache>,
+    own_events: writer::OwnEvents,
 }
 
 impl AppState {
@@ -402,7 +403,13 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Server, ApiError> {
         let (tx, rx) = tokio::sync::mpsc::channel(config.max_batch.saturating_mul(8).max(64));
-        let writer_task = tokio::spawn(writer::run(store.clone(), rx, config.max_batch));
+        let own_events = writer::OwnEvents::default();
+        let writer_task = tokio::spawn(writer::run(
+            store.clone(),
+            rx,
+            config.max_batch,
+            own_events.clone(),
+        ));
         let state = AppState {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
@@ -411,6 +418,7 @@ impl Server {
             policy: Arc::new(RwLock::new(None)),
             writer: tx,
             metrics: Arc::new(Metrics::default()),
+            own_events,
         };
         // Follow from the last event committed before the policy is loaded, so no change made
         // after the load is missed.

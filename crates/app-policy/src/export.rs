@@ -5,6 +5,7 @@ use crate::date::Date;
 use crate::eval::{CompileError, CompiledPolicy};
 use crate::inventory::App;
 use crate::model::*;
+use crate::slug;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -280,25 +281,6 @@ fn uuid_from(seed: &str) -> String {
     )
 }
 
-fn slug(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('-').to_string();
-    if s.is_empty() {
-        "policy".into()
-    } else {
-        s
-    }
-}
-
 fn apple(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
     let target = "Apple Restrictions";
     let mut plan = plan(p, cp, Platform::Ios, want(p), target, opts);
@@ -321,7 +303,7 @@ fn apple(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
         plan.warnings.push("macOS-only rules are not expressible in this payload (macOS has no blockedAppBundleIDs); use the osquery export for macOS".into());
     }
     common_warnings(p, &mut plan.warnings, target);
-    let ident = format!("org.interdict.policy.{}", slug(&p.name));
+    let ident = format!("org.interdict.policy.{}", slug(&p.name, "policy"));
     let ids: Vec<&String> = plan.ids.keys().collect();
     let content_seed = format!(
         "{}|{:?}|{key}|{}",

@@ -36,3 +36,38 @@ pub use partner::{list_to_policy, parse_list, ListEntry, ListFormat};
 pub fn merge_vendors(policy: &mut Policy, vendors: Vec<Vendor>) {
     policy.vendors.extend(vendors);
 }
+
+/// `s` as an identifier part: ASCII letters and digits lowercased, every other character `-`,
+/// without leading or trailing `-`; `fallback` when that leaves nothing.
+pub(crate) fn slug(s: &str, fallback: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-');
+    if s.is_empty() {
+        fallback.to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn slug_lowercases_and_dashes() {
+        assert_eq!(slug("Gov Phones (EU)", "policy"), "gov-phones--eu");
+        assert_eq!(slug("-x-Y_1-", "policy"), "x-y-1");
+        assert_eq!(slug("été", "partner"), "t");
+        assert_eq!(slug("(!)", "partner"), "partner");
+        assert_eq!(slug("", "policy"), "policy");
+    }
+}

@@ -3,6 +3,7 @@
 
 use crate::date::Date;
 use crate::model::Platform;
+use crate::slug;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -243,25 +244,6 @@ fn toml_list(v: &[String]) -> String {
     )
 }
 
-fn slug(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('-').to_string();
-    if s.is_empty() {
-        "partner".into()
-    } else {
-        s
-    }
-}
-
 /// Renders entries as a policy file of `review` rules, each carrying `source = NAME` and its
 /// references. `imported` is recorded in the header description.
 pub fn list_to_policy(entries: &[ListEntry], source: &str, imported: Option<Date>) -> String {
@@ -277,7 +259,7 @@ pub fn list_to_policy(entries: &[ListEntry], source: &str, imported: Option<Date
     let _ = writeln!(
         s,
         "[policy]\nname = {}\nmode = \"denylist\"",
-        toml_str(&format!("partner-{}", slug(source)))
+        toml_str(&format!("partner-{}", slug(source, "partner")))
     );
     let desc = match imported {
         Some(d) => format!("Partner list from {source}, imported {d}"),
@@ -288,7 +270,11 @@ pub fn list_to_policy(entries: &[ListEntry], source: &str, imported: Option<Date
         let _ = writeln!(
             s,
             "\n[[rules]]\nid = {}",
-            toml_str(&format!("{}-{}", slug(source), i.saturating_add(1)))
+            toml_str(&format!(
+                "{}-{}",
+                slug(source, "partner"),
+                i.saturating_add(1)
+            ))
         );
         if let Some(n) = &e.name {
             let _ = writeln!(s, "title = {}", toml_str(n));

@@ -428,6 +428,9 @@ impl Store {
                             "PRAGMA journal_mode=WAL",
                             "PRAGMA synchronous=FULL",
                             "PRAGMA busy_timeout=10000",
+                            // 64 MiB of page cache per connection (default 2 MiB): the hot
+                            // device rows and index pages stay in memory on large fleets.
+                            "PRAGMA cache_size=-65536",
                             "PRAGMA foreign_keys=ON",
                         ] {
                             conn.execute(pragma).await?;
@@ -751,7 +754,10 @@ impl Store {
     /// Check-ins that change nothing but `last_seen` and counters (unchanged inventory, same
     /// compliance) are merged per device and written with one `UPDATE ... FROM (VALUES ...)`
     /// statement per chunk; the others are written one by one, in batch order.
-    pub async fn apply_checkins(&self, batch: &[CheckinWrite]) -> Result<()> {
+    ///
+    /// Returns the sequence numbers of the events this transaction appended (`start..end`),
+    /// so the caller can tell its own changes from other servers' in the event feed.
+    pub async fn apply_checkins(&self, batch: &[CheckinWrite]) -> Result<std::ops::Range<i64>> {
         let complex: BTreeSet<&str> = batch
             .iter()
             .filter(|c| !c.is_simple())
@@ -760,6 +766,11 @@ impl Store {
         // Per device: (last write in batch order, count, highest seq).
         let mut simple: BTreeMap<&str, (&CheckinWrite, i64, i64)> = BTreeMap::new();
         let mut tx = self.begin().await?;
+        let first = if complex.is_empty() {
+            0
+        } else {
+            lock_counter(&mut tx).await?
+        };
         for c in batch {
             if complex.contains(c.device_id.as_str()) {
                 apply_checkin(&mut tx, c).await?;
@@ -774,8 +785,13 @@ impl Store {
         for chunk in rows.chunks(500) {
             bulk_touch(&mut tx, chunk).await?;
         }
+        let end = if complex.is_empty() {
+            0
+        } else {
+            lock_counter(&mut tx).await?
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(first..end)
     }
 
     /// Lists devices.

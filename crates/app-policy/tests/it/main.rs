@@ -269,6 +269,96 @@ proptest! {
     }
 }
 
+/// Id segments that put dots before, on and after 8-byte word boundaries and make ids longer
+/// than 64 bytes.
+const SEGMENTS: &[&str] = &[
+    "com",
+    "a",
+    "abcdefg",
+    "abcdefgh",
+    "tencent",
+    "é",
+    "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz",
+];
+
+fn segmented_id() -> impl Strategy<Value = String> {
+    prop::collection::vec(0..SEGMENTS.len(), 1..6)
+        .prop_map(|s| s.iter().map(|&i| SEGMENTS[i]).collect::<Vec<_>>().join("."))
+}
+
+/// `id` up to and including its `n`-th dot (counting round), or `id.` when it has none.
+fn dotted_prefix(id: &str, n: usize) -> String {
+    let dots: Vec<usize> = id.match_indices('.').map(|(i, _)| i).collect();
+    match dots.get(n % dots.len().max(1)) {
+        Some(&i) => id[..=i].to_string(),
+        None => format!("{id}."),
+    }
+}
+
+/// Signer digests, some written with leading zeros, and one that is also an app id.
+fn signer(n: usize) -> String {
+    match n % 4 {
+        0 => format!("{n:064x}"),
+        1 => format!("{:0<64}", format!("{n:x}")),
+        2 => "com.a".to_string(),
+        _ => format!("{:064x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The compiled indexes decide each app by the same rule as a scan of the rules in order,
+    /// for exact ids, `x.*` globs, vendor package prefixes and signers.
+    #[test]
+    fn indexes_agree_with_a_scan(ids in prop::collection::vec(segmented_id(), 1..6), rules in prop::collection::vec((0u8..4, 0usize..64, 0usize..8), 1..10), apps in prop::collection::vec((0usize..64, 0usize..8, 0usize..8, any::<bool>()), 1..12)) {
+        let pick = |i: usize| ids[i % ids.len()].clone();
+        // (exact id, prefix, signer) of each rule; the prefix comes from a glob or a vendor.
+        let mut matchers: Vec<(Option<String>, Option<String>, Option<String>)> = Vec::new();
+        let mut toml = String::from("[policy]\nname = \"p\"\nmode = \"denylist\"\n");
+        for (i, &(kind, id, n)) in rules.iter().enumerate() {
+            let m = match kind {
+                0 => (Some(pick(id)), None, None),
+                1 | 2 => (None, Some(dotted_prefix(&pick(id), n)), None),
+                _ => (None, None, Some(signer(n))),
+            };
+            toml.push_str(&format!("[[rules]]\nid = \"r{i}\"\naction = \"prohibit\"\n"));
+            match (&m, kind) {
+                ((Some(e), _, _), _) => toml.push_str(&format!("app_ids = [{e:?}]\n")),
+                ((_, Some(p), _), 1) => toml.push_str(&format!("app_ids = [\"{p}*\"]\n")),
+                ((_, Some(_), _), _) => toml.push_str(&format!("vendors = [\"v{i}\"]\n")),
+                ((_, _, Some(s)), _) => toml.push_str(&format!("signer_sha256 = [{s:?}]\n")),
+                _ => {}
+            }
+            matchers.push(m);
+        }
+        for (i, (_, p, _)) in matchers.iter().enumerate() {
+            if let (Some(p), 2) = (p, rules[i].0) {
+                toml.push_str(&format!("[[vendors]]\nname = \"v{i}\"\npackage_prefixes = [{p:?}]\n"));
+            }
+        }
+        let p = parse_policy(&toml, "p.toml").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let cp = CompiledPolicy::new(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let at = Date::parse("2024-01-01").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for &(id, extra, s, signed) in &apps {
+            let id = if extra % 3 == 0 { format!("{}{}", dotted_prefix(&pick(id), extra), pick(extra)) } else { pick(id) };
+            let app = App { id, version: None, version_code: None, signers: if signed { vec![signer(s)] } else { vec![] }, installer: None, publisher: None };
+            let expected = matchers.iter().position(|(e, pre, sg)| {
+                e.as_ref().is_some_and(|e| *e == app.id)
+                    || pre.as_ref().is_some_and(|pre| app.id.starts_with(pre.as_str()))
+                    || sg.as_ref().is_some_and(|sg| app.signers.contains(sg))
+            });
+            let device = DeviceInventory {
+                device: Device { id: "d".into(), platform: Platform::Android, groups: vec![], ownership: Ownership::Corporate },
+                apps: vec![app],
+            };
+            let report = cp.evaluate(&device, at);
+            let got: Vec<String> = report.findings.iter().map(|f| f.rule.clone()).collect();
+            prop_assert_eq!(got, expected.map(|i| format!("r{i}")).into_iter().collect::<Vec<_>>(), "{}\n{:?}", toml, device.apps);
+        }
+    }
+}
+
 #[test]
 fn parsers_never_panic_on_garbage() {
     for src in ["", "[", "[policy]\nname=1", "\u{0}\u{ffff}", "[[rules]]\nid=\"x\"", "[policy]\nname=\"x\"\nmode=\"denylist\"\n[[exceptions]]\nid=\"e\"\nrule=\"r\"\njustification=\"\"\nrequester=\"\"\napprover=\"\"\nexpires=2023-13-45\n"] {
