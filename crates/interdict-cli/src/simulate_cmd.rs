@@ -57,7 +57,9 @@ struct SimDevice {
     token: String,
     apps: Vec<App>,
     seq: i64,
-    hash_known: bool,
+    /// The inventory hash the server last acknowledged (sent instead of an unchanged
+    /// inventory, as a real agent does).
+    hash: Option<String>,
 }
 
 fn app(id: String) -> App {
@@ -132,7 +134,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 token,
                 apps: inventory(i, args.apps_per_device),
                 seq: 0,
-                hash_known: false,
+                hash: None,
             });
         }
         next = end;
@@ -170,7 +172,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                         .json(&json!({"inventory": {"apps": d.apps}, "seq": d.seq}))
                         .send()
                         .await;
-                    d.hash_known = matches!(r, Ok(r) if r.status().is_success());
+                    d.hash = acknowledged_hash(r).await;
                 }
                 mine
             });
@@ -217,27 +219,20 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                     d.seq += 1;
-                    let body = if full || change || !d.hash_known {
-                        json!({"inventory": {"apps": d.apps}, "seq": d.seq})
-                    } else {
-                        json!({"inventory_hash": api_server::inventory_hash(&d.apps), "seq": d.seq})
+                    let body = match &d.hash {
+                        Some(h) if !full && !change => {
+                            json!({"inventory_hash": h, "seq": d.seq})
+                        }
+                        _ => json!({"inventory": {"apps": d.apps}, "seq": d.seq}),
                     };
-                    match client
+                    let r = client
                         .post(format!("{base}/api/v1/checkin"))
                         .bearer_auth(&d.token)
                         .json(&body)
                         .send()
-                        .await
-                    {
-                        Ok(r) if r.status().is_success() => {
-                            d.hash_known = true;
-                            true
-                        }
-                        _ => {
-                            d.hash_known = false;
-                            false
-                        }
-                    }
+                        .await;
+                    d.hash = acknowledged_hash(r).await;
+                    d.hash.is_some()
                 };
                 if ok {
                     let us = t0.elapsed().as_micros();
@@ -301,4 +296,12 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The `inventory_hash` of a successful check-in response (none on any failure, so the next
+/// check-in sends the full inventory).
+async fn acknowledged_hash(r: reqwest::Result<reqwest::Response>) -> Option<String> {
+    let r = r.ok().filter(|r| r.status().is_success())?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    v.get("inventory_hash")?.as_str().map(str::to_string)
 }
