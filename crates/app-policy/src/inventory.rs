@@ -55,6 +55,78 @@ pub struct App {
     pub publisher: Option<String>,
 }
 
+/// What a device reports having done about one of the server's actions: an element of a
+/// check-in's `action_results`, written by the agent and stored by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionResult {
+    /// The action id the server sent.
+    pub id: String,
+    /// App acted on.
+    pub app_id: String,
+    /// `uninstall`, `block` or `notify`.
+    pub kind: String,
+    /// `done`, `failed`, `dry_run` or `skipped`.
+    pub status: String,
+    /// What happened, in words (the failure reason, "already absent", ...).
+    #[serde(default)]
+    pub detail: String,
+    /// The exact command run (or, for `dry_run`, that would run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// When it happened, device clock, Unix ms.
+    pub at_ms: i64,
+}
+
+/// Longest `detail` or `command` accepted, characters.
+pub const MAX_RESULT_TEXT: usize = 2000;
+
+impl ActionResult {
+    /// Cuts `detail` to [`MAX_RESULT_TEXT`] characters (the sender's side of the limit).
+    pub fn clamp(mut self) -> Self {
+        if self.detail.chars().count() > MAX_RESULT_TEXT {
+            self.detail = self.detail.chars().take(MAX_RESULT_TEXT).collect();
+        }
+        self
+    }
+
+    /// Checks the fields a device controls (the receiver's side); the message names the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        const KINDS: [&str; 3] = ["uninstall", "block", "notify"];
+        const STATUSES: [&str; 4] = ["done", "failed", "dry_run", "skipped"];
+        if self.id.is_empty() || self.id.len() > 128 {
+            return Err("action_results[].id: 1 to 128 characters".into());
+        }
+        if self.app_id.is_empty() || self.app_id.len() > 512 {
+            return Err("action_results[].app_id: 1 to 512 characters".into());
+        }
+        if !KINDS.contains(&self.kind.as_str()) {
+            return Err(format!(
+                "action_results[].kind: {:?} is not one of {}",
+                self.kind,
+                KINDS.join(", ")
+            ));
+        }
+        if !STATUSES.contains(&self.status.as_str()) {
+            return Err(format!(
+                "action_results[].status: {:?} is not one of {}",
+                self.status,
+                STATUSES.join(", ")
+            ));
+        }
+        let long = |s: &str| s.chars().count() > MAX_RESULT_TEXT;
+        if long(&self.detail) || self.command.as_deref().is_some_and(long) {
+            return Err(format!(
+                "action_results[].detail/command: at most {MAX_RESULT_TEXT} characters"
+            ));
+        }
+        if self.at_ms < 0 {
+            return Err("action_results[].at_ms: negative".into());
+        }
+        Ok(())
+    }
+}
+
 /// An inventory or import error, located where the source allows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {message}")]

@@ -22,8 +22,8 @@ pub use diff::{diff, diff_text, PolicyDiff};
 pub use eval::{CompileError, CompiledPolicy, DeviceReport, Finding, Report, Status};
 pub use export::{export, Export, ExportOptions, Target};
 pub use inventory::{
-    import_amapi, import_apple, import_osquery, parse_inventory, App, Device, DeviceInventory,
-    ImportOptions, Imported, InventoryError,
+    import_amapi, import_apple, import_osquery, parse_inventory, ActionResult, App, Device,
+    DeviceInventory, ImportOptions, Imported, InventoryError, MAX_RESULT_TEXT,
 };
 pub use model::{
     Action, Exception, Loc, Mode, Ownership, Platform, Policy, Remedy, Rule, Scope, Vendor,

@@ -27,39 +27,10 @@ pub const DEFAULT_MAX_PENDING: usize = 1000;
 const MAX_REJECTED: usize = 100;
 /// Largest queue file read (an inventory of 5000 apps is well under it).
 const MAX_FILE_BYTES: u64 = 32 << 20;
-/// Longest `detail` sent to the server.
-pub const MAX_DETAIL_CHARS: usize = 2000;
-
 /// The outcome of one action, as the server receives it in `action_results`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionResult {
-    /// The server's action id.
-    pub id: String,
-    /// The app the action was about.
-    pub app_id: String,
-    /// `uninstall`, `block` or `notify`.
-    pub kind: String,
-    /// `done`, `failed`, `dry_run` or `skipped`.
-    pub status: String,
-    /// Human text: the failure reason, `already absent`, ... (at most 2000 characters).
-    pub detail: String,
-    /// The exact command line run (or that would run, for `dry_run`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    /// When it happened on the device (Unix ms).
-    pub at_ms: i64,
-}
-
-impl ActionResult {
-    /// Truncates `detail` to [`MAX_DETAIL_CHARS`] characters.
-    pub fn clamp(mut self) -> Self {
-        if self.detail.chars().count() > MAX_DETAIL_CHARS {
-            self.detail = self.detail.chars().take(MAX_DETAIL_CHARS).collect();
-        }
-        self
-    }
-}
+pub use app_policy::ActionResult;
+/// Longest `detail` sent to the server.
+pub use app_policy::MAX_RESULT_TEXT as MAX_DETAIL_CHARS;
 
 /// One queued check-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

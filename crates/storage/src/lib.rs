@@ -31,11 +31,12 @@ use serde_json::{json, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
 pub use findings::{
-    day_of, ActionResult, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
-    StoredActionResult, MAX_RESULT_TEXT, MAX_SERIES_POINTS,
+    day_of, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint, StoredActionResult,
+    MAX_SERIES_POINTS,
 };
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
