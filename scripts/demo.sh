@@ -54,3 +54,5 @@ curl -fsS -X POST -H "Authorization: Bearer $device_token" -H 'Content-Type: app
   "$url/api/v1/checkin"; echo
 echo "==> fleet compliance"
 curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/compliance"; echo
+echo "==> who holds WeChat under ca-2023-10-wechat, since when, by which deadline"
+curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/rules/ca-2023-10-wechat/exposure"; echo
