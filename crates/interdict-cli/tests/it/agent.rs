@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{call, init, serve, serve_on, BIN};
+use crate::support::{admin_get, call, init, serve, serve_on, BIN};
 
 /// An installed package of this machine with priority `optional` (nothing essential), as
 /// `dpkg-query` reports it.
@@ -137,16 +137,7 @@ pub(crate) fn state_seq(state: &Path) -> (String, i64) {
 }
 
 pub(crate) async fn device(base: &str, admin: &str, id: &str) -> Value {
-    let (s, d) = call(
-        &reqwest::Client::new(),
-        reqwest::Method::GET,
-        format!("{base}/api/v1/devices/{id}"),
-        admin,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(s, 200, "{d}");
-    d
+    admin_get(base, admin, &format!("/api/v1/devices/{id}")).await
 }
 
 pub(crate) async fn publish(base: &str, admin: &str, pkg: &str) {

@@ -16,7 +16,7 @@ use crate::agent::{
     agent_args, device, installed_optional_package, json_lines, kill, publish, run_once, state_seq,
     tripwire,
 };
-use crate::support::{call, init, serve, BIN};
+use crate::support::{admin_get, init, serve, BIN};
 
 const UNENCRYPTED: &str = "device tokens will cross the network unencrypted";
 
@@ -185,15 +185,7 @@ fn text(out: &Output) -> String {
 }
 
 async fn devices(base: &str, admin: &str) -> Vec<Value> {
-    let (s, v) = call(
-        &reqwest::Client::new(),
-        reqwest::Method::GET,
-        format!("{base}/api/v1/devices"),
-        admin,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let v = admin_get(base, admin, "/api/v1/devices").await;
     v.as_array().cloned().unwrap_or_else(|| panic!("{v}"))
 }
 

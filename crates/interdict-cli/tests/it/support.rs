@@ -70,3 +70,17 @@ pub(crate) async fn call(
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
 }
+
+/// `GET {base}{path}` with an admin token; asserts 200 and returns the JSON body.
+pub(crate) async fn admin_get(base: &str, admin: &str, path: &str) -> Value {
+    let (s, v) = call(
+        &reqwest::Client::new(),
+        reqwest::Method::GET,
+        format!("{base}{path}"),
+        admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, 200, "GET {path}: {v}");
+    v
+}
