@@ -526,6 +526,19 @@ impl Store {
         Ok(())
     }
 
+    /// The row `sql` finds for a secret: `$1` is bound to the secret's hash and the row's
+    /// `hash` column is compared with it in constant time (a row that differs is none).
+    async fn row_by_secret(&self, sql: &str, secret: &str) -> Result<Option<AnyRow>> {
+        let hash = hash_secret(secret);
+        let row = sqlx::query(sql)
+            .bind(&hash)
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("hash")?;
+        Ok(secrets_equal(&stored, &hash).then_some(row))
+    }
+
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         Ok(self.write.begin().await?)
     }
@@ -568,18 +581,15 @@ impl Store {
 
     /// Looks up an admin token by its secret.
     pub async fn api_principal(&self, secret: &str) -> Result<Option<ApiPrincipal>> {
-        let hash = hash_secret(secret);
-        let row = sqlx::query(
-            "SELECT id, hash, role, name FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("hash")?;
-        if !secrets_equal(&stored, &hash) {
+        let Some(row) = self
+            .row_by_secret(
+                "SELECT id, hash, role, name FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
+                secret,
+            )
+            .await?
+        else {
             return Ok(None);
-        }
+        };
         let role: String = row.try_get("role")?;
         Ok(Some(ApiPrincipal {
             id: row.try_get("id")?,
@@ -660,23 +670,19 @@ impl Store {
 
     /// Checks an enrollment secret.
     pub async fn enroll_secret(&self, secret: &str) -> Result<Option<EnrollSecret>> {
-        let hash = hash_secret(secret);
-        let row = sqlx::query(
-            "SELECT id, hash, groups_json FROM enroll_secrets WHERE hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("hash")?;
-        if !secrets_equal(&stored, &hash) {
+        let Some(row) = self
+            .row_by_secret(
+                "SELECT id, hash, groups_json FROM enroll_secrets \
+                 WHERE hash = $1 AND revoked_at IS NULL",
+                secret,
+            )
+            .await?
+        else {
             return Ok(None);
-        }
-        let groups: String = row.try_get("groups_json")?;
+        };
         Ok(Some(EnrollSecret {
             id: row.try_get("id")?,
-            groups: serde_json::from_str(&groups)
-                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            groups: groups_of(&row)?,
         }))
     }
 
@@ -720,29 +726,24 @@ impl Store {
 
     /// Looks up a (not revoked) device by its token.
     pub async fn device_by_token(&self, token: &str) -> Result<Option<DeviceAuth>> {
-        let hash = hash_secret(token);
-        let row = sqlx::query(
-            "SELECT d.id, d.token_hash, d.platform, d.ownership, d.groups_json, \
+        let Some(row) = self
+            .row_by_secret(
+                "SELECT d.id, d.token_hash AS hash, d.platform, d.ownership, d.groups_json, \
              i.hash AS inventory_hash, COALESCE(i.apps_json, '[]') AS apps_json, d.compliant, \
              d.findings_hash \
              FROM devices d LEFT JOIN device_inventories i ON i.device_id = d.id \
              WHERE d.token_hash = $1 AND d.revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("token_hash")?;
-        if !secrets_equal(&stored, &hash) {
+                token,
+            )
+            .await?
+        else {
             return Ok(None);
-        }
-        let groups: String = row.try_get("groups_json")?;
+        };
         Ok(Some(DeviceAuth {
             id: row.try_get("id")?,
             platform: row.try_get("platform")?,
             ownership: row.try_get("ownership")?,
-            groups: serde_json::from_str(&groups)
-                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            groups: groups_of(&row)?,
             inventory_hash: row.try_get("inventory_hash")?,
             apps_json: row.try_get("apps_json")?,
             compliant: row.try_get::<i64, _>("compliant")? != 0,
@@ -1279,14 +1280,13 @@ const EXCEPTION_COLUMNS: &str = "SELECT id, device_id, rule, app_id, justificati
     status, requested_by, decided_by FROM exceptions";
 
 fn device_summary(r: &AnyRow) -> Result<DeviceSummary> {
-    let groups: String = r.try_get("groups_json")?;
     Ok(DeviceSummary {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         platform: r.try_get("platform")?,
         serial: r.try_get("serial")?,
         ownership: r.try_get("ownership")?,
-        groups: serde_json::from_str(&groups).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        groups: groups_of(r)?,
         enrolled_at: r.try_get("enrolled_at")?,
         last_seen: r.try_get("last_seen")?,
         revoked_at: r.try_get("revoked_at")?,
@@ -1297,6 +1297,12 @@ fn device_summary(r: &AnyRow) -> Result<DeviceSummary> {
         checkins: r.try_get("checkins")?,
         last_seq: r.try_get("last_seq")?,
     })
+}
+
+/// The `groups_json` column: a JSON array of group names.
+fn groups_of(r: &AnyRow) -> Result<Vec<String>> {
+    let groups: String = r.try_get("groups_json")?;
+    serde_json::from_str(&groups).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 fn policy_row(r: &AnyRow) -> Result<PolicyVersion> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{admin_get, call, init, serve, serve_on, BIN};
+use crate::support::{admin_get, call, data_dir_args, init, serve, serve_on, BIN};
 
 /// An installed package of this machine with priority `optional` (nothing essential), as
 /// `dpkg-query` reports it.
@@ -180,10 +180,7 @@ pub(crate) fn kill(child: &Child, signal: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_once_reports_dpkg_inventory_and_dry_run_removal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = vec![
-        "--data-dir".to_string(),
-        dir.path().join("data").display().to_string(),
-    ];
+    let store = data_dir_args(dir.path());
     let (admin, secret) = init(&store);
     let (mut server, base) = serve(&store);
     let pkg = installed_optional_package();
@@ -361,10 +358,7 @@ fn results_of(lines: &[Value]) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_survives_server_outage_and_restart_losing_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = vec![
-        "--data-dir".to_string(),
-        dir.path().join("data").display().to_string(),
-    ];
+    let store = data_dir_args(dir.path());
     let (admin, secret) = init(&store);
     let (mut server, base) = serve(&store);
     let listen = base.trim_start_matches("http://").to_string();

@@ -16,7 +16,7 @@ use crate::agent::{
     agent_args, device, installed_optional_package, json_lines, kill, publish, run_once, state_seq,
     tripwire,
 };
-use crate::support::{admin_get, init, serve, BIN};
+use crate::support::{admin_get, data_dir_args, init, serve, BIN};
 
 const UNENCRYPTED: &str = "device tokens will cross the network unencrypted";
 
@@ -192,10 +192,7 @@ async fn devices(base: &str, admin: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_over_https_verifies_the_server_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = vec![
-        "--data-dir".to_string(),
-        dir.path().join("data").display().to_string(),
-    ];
+    let store = data_dir_args(dir.path());
     let (admin, secret) = init(&store);
     let (server, base) = serve(&store);
     let server = Reaped {

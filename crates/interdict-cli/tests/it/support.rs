@@ -84,3 +84,11 @@ pub(crate) async fn admin_get(base: &str, admin: &str, path: &str) -> Value {
     assert_eq!(s, 200, "GET {path}: {v}");
     v
 }
+
+/// The store arguments for a data directory `data` under `dir`.
+pub(crate) fn data_dir_args(dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--data-dir".to_string(),
+        dir.join("data").display().to_string(),
+    ]
+}
