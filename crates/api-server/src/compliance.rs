@@ -11,7 +11,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use storage::{day_of, now_ms, Exposure, ExposureScope, SeriesPoint};
+use app_policy::Date;
+use storage::{now_ms, Exposure, ExposureScope, SeriesPoint};
 
 use crate::handlers::{csv_field, to_json, ApiResult};
 use crate::{ApiError, AppState};
@@ -45,8 +46,8 @@ pub(crate) async fn summary(State(state): State<AppState>) -> ApiResult {
 
 /// `GET /api/v1/compliance/rules`: devices per status for every rule with an exposure.
 pub(crate) async fn rules(State(state): State<AppState>) -> ApiResult {
-    let rules = state.store.rule_summaries(&storage::today()).await?;
-    Ok(Json(json!({"today": storage::today(), "rules": rules})))
+    let rules = state.store.rule_summaries(&state.config.time_zone.today().to_string()).await?;
+    Ok(Json(json!({"today": state.config.time_zone.today().to_string(), "rules": rules})))
 }
 
 /// `GET /api/v1/export/compliance.csv`: the per-rule summary, with the fleet totals first
@@ -55,7 +56,7 @@ pub(crate) async fn rules_csv(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     let fleet = state.store.compliance_summary().await?;
-    let rules = state.store.rule_summaries(&storage::today()).await?;
+    let rules = state.store.rule_summaries(&state.config.time_zone.today().to_string()).await?;
     let total = vec![
         csv_field("*"),
         fleet.devices.to_string(),
@@ -106,7 +107,7 @@ pub(crate) async fn exposure(
         .after_device
         .as_deref()
         .map(|d| (d, q.after_app.as_deref().unwrap_or("")));
-    let today = storage::today();
+    let today = state.config.time_zone.today().to_string();
     let rows = state
         .store
         .exposures(ExposureScope::Rule(&rule), &today, after, limit)
@@ -127,7 +128,7 @@ pub(crate) async fn exposure_csv(
     State(state): State<AppState>,
     Path(rule): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let today = storage::today();
+    let today = state.config.time_zone.today().to_string();
     let mut all: Vec<Exposure> = Vec::new();
     loop {
         let after = all
@@ -167,30 +168,24 @@ pub(crate) async fn exposure_csv(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeriesQuery {
-    /// Start: `YYYY-MM-DD` (UTC midnight) or Unix ms. Default: 30 days before `to`.
+    /// First day: `YYYY-MM-DD`, or Unix ms (its day in the server's zone). Default: 30 days
+    /// before `to`.
     from: Option<String>,
-    /// End: `YYYY-MM-DD` (end of that day) or Unix ms. Default: now.
+    /// Last day: `YYYY-MM-DD`, or Unix ms (its day). Default: today.
     to: Option<String>,
-    /// Number of points (default: one per day, at most 2000).
+    /// Most points (default: one per day, at most 2000); fewer points than days keep every
+    /// k-th day counted from 1970-01-01, plus the last day.
     points: Option<i64>,
 }
 
-const DAY_MS: i64 = 86_400_000;
-
-fn parse_time(s: &str, field: &str, end_of_day: bool) -> Result<i64, ApiError> {
+fn parse_day(state: &AppState, s: &str, field: &str) -> Result<Date, ApiError> {
     if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+        return Ok(state.config.time_zone.day_of(ms));
     }
-    let d = app_policy::Date::parse(s).map_err(|e| {
+    Date::parse(s).map_err(|e| {
         ApiError::Invalid(format!(
             "{field}: {e} (use YYYY-MM-DD or Unix milliseconds)"
         ))
-    })?;
-    let start = i64::from(d.days_since_epoch()).saturating_mul(DAY_MS);
-    Ok(if end_of_day {
-        start.saturating_add(DAY_MS - 1)
-    } else {
-        start
     })
 }
 
@@ -199,27 +194,25 @@ async fn series_points(
     rule: &str,
     q: SeriesQuery,
 ) -> Result<Vec<SeriesPoint>, ApiError> {
+    let zone = &state.config.time_zone;
     let to = match &q.to {
-        Some(s) => parse_time(s, "to", true)?,
-        None => now_ms(),
+        Some(s) => parse_day(state, s, "to")?,
+        None => zone.today(),
     };
     let from = match &q.from {
-        Some(s) => parse_time(s, "from", false)?,
-        None => to.saturating_sub(30 * DAY_MS),
+        Some(s) => parse_day(state, s, "from")?,
+        None => Date::from_days_since_epoch(i64::from(to.days_since_epoch()) - 30),
     };
     if from > to {
-        return Err(ApiError::Invalid(format!(
-            "from ({}) is after to ({})",
-            day_of(from),
-            day_of(to)
-        )));
+        return Err(ApiError::Invalid(format!("from ({from}) is after to ({to})")));
     }
-    let days = (to - from) / DAY_MS + 1;
+    let days = i64::from(to.days_since_epoch()) - i64::from(from.days_since_epoch()) + 1;
     let points = q
         .points
         .unwrap_or(days)
         .clamp(1, storage::MAX_SERIES_POINTS);
-    Ok(state.store.rule_series(rule, from, to, points).await?)
+    let days = storage::series_days(from, to, points);
+    Ok(state.store.rule_series(rule, zone, &days, now_ms()).await?)
 }
 
 /// `GET /api/v1/rules/{rule}/series`: devices holding a matched app over time, per status.
@@ -229,7 +222,11 @@ pub(crate) async fn series(
     q: Result<Query<SeriesQuery>, QueryRejection>,
 ) -> ApiResult {
     let points = series_points(&state, &rule, query(q)?).await?;
-    Ok(Json(json!({"rule": rule, "points": points})))
+    Ok(Json(json!({
+        "rule": rule,
+        "time_zone": state.config.time_zone.name(),
+        "points": points,
+    })))
 }
 
 /// `GET /api/v1/export/rules/{rule}/series.csv`.
@@ -248,10 +245,11 @@ pub(crate) async fn series_csv(
             p.in_grace.to_string(),
             p.excepted.to_string(),
             p.review.to_string(),
+            p.complete.to_string(),
         ]
     });
     Ok(csv(
-        "at_ms,day,exposed,violation,in_grace,excepted,review",
+        "at_ms,day,exposed,violation,in_grace,excepted,review,complete",
         rows,
     ))
 }

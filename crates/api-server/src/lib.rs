@@ -88,6 +88,9 @@ pub struct Config {
     /// How often the server reads new events to follow changes made by other servers on the
     /// same database (revocations, policy versions, exception decisions).
     pub follow_interval: Duration,
+    /// The calendar of the read models: the day a deadline passes and the day a burn-down
+    /// point stands for (the state at the end of that day).
+    pub time_zone: storage::Zone,
 }
 
 impl Default for Config {
@@ -101,6 +104,7 @@ impl Default for Config {
             rate_per_token: 200,
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
+            time_zone: storage::Zone::utc(),
         }
     }
 }

@@ -280,11 +280,25 @@ pub fn list_to_policy(entries: &[ListEntry], source: &str, imported: Option<Date
             let _ = writeln!(s, "title = {}", toml_str(n));
         }
         s.push_str("action = \"review\"\n");
-        if let Some(a) = &e.app_id {
-            let _ = writeln!(s, "app_ids = {}", toml_list(std::slice::from_ref(a)));
-        }
-        if let Some(v) = &e.vendor {
-            let _ = writeln!(s, "vendors = {}", toml_list(std::slice::from_ref(v)));
+        match (&e.app_id, &e.vendor) {
+            // The vendor column of an app's row is provenance (who publishes it, according
+            // to the partner), not a matcher: it must not widen the rule to every app of
+            // that vendor.
+            (Some(a), vendor) => {
+                let _ = writeln!(s, "app_ids = {}", toml_list(std::slice::from_ref(a)));
+                if let Some(v) = vendor {
+                    let _ = writeln!(
+                        s,
+                        "rationale = {}",
+                        toml_str(&format!("Listed by {source} as published by {v}."))
+                    );
+                }
+            }
+            // A row that names only a vendor is the partner's own vendor-wide rule.
+            (None, Some(v)) => {
+                let _ = writeln!(s, "vendors = {}", toml_list(std::slice::from_ref(v)));
+            }
+            (None, None) => {}
         }
         if let Some(p) = e.platform {
             let _ = writeln!(s, "platforms = [\"{p}\"]");
@@ -311,5 +325,24 @@ mod tests {
         assert_eq!(e.get(1).map(|e| e.references.len()), Some(2));
         let bad = parse_list("app_id,colour\nx,y\n", "l.csv", ListFormat::Csv);
         assert!(bad.is_err());
+    }
+
+    /// A vendor named beside an app id is provenance; only a vendor-only row is vendor-wide.
+    #[test]
+    fn vendor_column_is_provenance_unless_the_row_names_only_a_vendor() {
+        let src = "app_id,vendor\ncom.tencent.mm,Tencent\n,Kaspersky\n";
+        let e = parse_list(src, "l.csv", ListFormat::Csv).unwrap_or_default();
+        let text = list_to_policy(&e, "Partner", None);
+        let p = crate::parse_policy(&text, "partner.toml").unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let rules = &p.rules;
+        assert_eq!(rules.len(), 2, "{text}");
+        assert_eq!(rules[0].app_ids.len(), 1, "{text}");
+        assert!(rules[0].vendors.is_empty(), "{text}");
+        assert!(
+            rules[0].rationale.as_deref().is_some_and(|r| r.contains("Tencent")),
+            "{text}"
+        );
+        assert!(rules[1].app_ids.is_empty(), "{text}");
+        assert_eq!(rules[1].vendors.len(), 1, "{text}");
     }
 }

@@ -19,6 +19,15 @@ pub(crate) struct ServeArgs {
     /// Per-token requests per second (0: unlimited).
     #[arg(long, default_value_t = 200)]
     rate_limit: u32,
+    /// Time zone of the read models' calendar: the day a deadline passes and the day each
+    /// burn-down point stands for (the state at the end of that day). An IANA name
+    /// (America/Toronto), UTC, or a fixed offset (-05:00).
+    #[arg(long, default_value = "UTC", value_parser = parse_zone)]
+    time_zone: storage::Zone,
+}
+
+fn parse_zone(s: &str) -> Result<storage::Zone, String> {
+    storage::Zone::named(s)
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -49,6 +58,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let backend = store.backend();
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
+            time_zone: args.time_zone,
             ..api_server::Config::default()
         };
         let server =

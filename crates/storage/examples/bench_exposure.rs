@@ -179,12 +179,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     time("fleet compliance summary", || store.compliance_summary()).await?;
     let now = storage::now_ms();
+    let zone = storage::Zone::utc();
+    let last = zone.day_of(now);
+    let first = app_policy::Date::from_days_since_epoch(i64::from(last.days_since_epoch()) - 399);
+    let days = storage::series_days(first, last, 400);
     time("burn-down ca-2023-02-tiktok, 400 daily points", || {
-        store.rule_series("ca-2023-02-tiktok", now - 399 * DAY, now, 400)
+        store.rule_series("ca-2023-02-tiktok", &zone, &days, now)
     })
     .await?;
     time("burn-down ca-2023-10-wechat, 400 daily points", || {
-        store.rule_series("ca-2023-10-wechat", now - 399 * DAY, now, 400)
+        store.rule_series("ca-2023-10-wechat", &zone, &days, now)
     })
     .await?;
     time("device detail (installs, findings, results)", || async {

@@ -14,9 +14,9 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use app_policy::ActionResult;
+use app_policy::{ActionResult, Date};
 
-use crate::{append_event, Result, Store};
+use crate::{append_event, Result, Store, Zone};
 
 /// One finding as a check-in's evaluation reports it (statuses other than `allowed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,10 +103,13 @@ pub struct RuleSummary {
 /// One point of a rule's burn-down: devices holding a matched app at time `at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeriesPoint {
-    /// Unix ms.
+    /// Unix ms: the last instant of `day` in the server's zone, or the time of the query
+    /// for a day not yet over.
     pub at: i64,
-    /// The day of `at` (UTC).
+    /// The calendar day of the point, in the server's zone.
     pub day: String,
+    /// `false` for a day not yet over (the point is the state at the time of the query).
+    pub complete: bool,
     /// Devices holding a matched app.
     pub exposed: i64,
     /// Of those, past the deadline and not excepted.
@@ -313,6 +316,33 @@ fn finding_row(r: &AnyRow) -> Result<FindingWrite> {
 /// Most points in one time series.
 pub const MAX_SERIES_POINTS: i64 = 2000;
 
+/// The days from `from` to `to` (inclusive) that carry a point when at most `points` are
+/// wanted: every day, or every `k`-th day counted from 1970-01-01 plus the last day, so that
+/// a day's point is the same whatever the range asked.
+pub fn series_days(from: Date, to: Date, points: i64) -> Vec<Date> {
+    let (a, b) = (
+        i64::from(from.days_since_epoch()),
+        i64::from(to.days_since_epoch()),
+    );
+    if a > b {
+        return Vec::new();
+    }
+    let n = b - a + 1;
+    let points = points.clamp(1, MAX_SERIES_POINTS);
+    let step = (n + points - 1) / points;
+    let mut out: Vec<Date> = (a..=b)
+        .filter(|d| d.rem_euclid(step) == 0)
+        .map(Date::from_days_since_epoch)
+        .collect();
+    if out.last().map(|d| i64::from(d.days_since_epoch())) != Some(b) {
+        out.push(Date::from_days_since_epoch(b));
+    }
+    if out.len() as i64 > points {
+        out.remove(0);
+    }
+    out
+}
+
 impl Store {
     /// The open findings of active devices now, for one rule or one device (`Scope`),
     /// ordered by device then app; `after` is a `(device_id, app_id)` keyset cursor.
@@ -394,41 +424,41 @@ impl Store {
             .collect()
     }
 
-    /// Devices (per status) holding an app matched by `rule` at each of `points` times from
-    /// `from` to `to` (Unix ms, inclusive): the burn-down after a ban. A device counts from the
-    /// check-in that first reported the app until the one that saw it gone (or the device's
-    /// revocation, which resolves its findings); its status at each point is aged from its deadline and exception, and a
-    /// device holding several matched apps counts once, with its worst status.
+    /// Devices (per status) holding an app matched by `rule` at the end of each of `days`
+    /// (ascending) in `zone`: the burn-down after a ban. A day's point is the state at the last
+    /// instant of that day, so it does not depend on the range queried or the hour of the
+    /// query; a day not yet over (today) is the state at `now`, marked `complete: false`. A
+    /// device counts from the check-in that first reported the app until the one that saw it
+    /// gone (or the device's revocation, which resolves its findings); its status at each
+    /// point is aged from its deadline and exception by the zone's calendar, and a device
+    /// holding several matched apps counts once, with its worst status.
     pub async fn rule_series(
         &self,
         rule: &str,
-        from: i64,
-        to: i64,
-        points: i64,
+        zone: &Zone,
+        days: &[Date],
+        now: i64,
     ) -> Result<Vec<SeriesPoint>> {
+        let days: Vec<Date> = days
+            .iter()
+            .copied()
+            .filter(|d| zone.day_start(*d) <= now)
+            .take(MAX_SERIES_POINTS as usize)
+            .collect();
+        let times: Vec<i64> = days.iter().map(|d| zone.day_end(*d).min(now)).collect();
+        let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(
             "SELECT f.device_id, f.opened_at, f.resolved_at, f.status, f.deadline, \
              f.excepted_until FROM findings f WHERE f.rule = $1 AND f.opened_at <= $2 \
              AND (f.resolved_at IS NULL OR f.resolved_at > $3) ORDER BY f.device_id",
         )
         .bind(rule)
-        .bind(to)
-        .bind(from)
+        .bind(last)
+        .bind(first)
         .fetch_all(&self.read)
         .await?;
-        let points = points.clamp(1, MAX_SERIES_POINTS);
-        let step = if points > 1 {
-            (to.saturating_sub(from) / (points - 1)).max(1)
-        } else {
-            0
-        };
-        let mut times: Vec<i64> = (0..points)
-            .map(|i| from.saturating_add(step.saturating_mul(i)).min(to))
-            .collect();
-        if let Some(last) = times.last_mut() {
-            *last = to;
-        }
-        times.dedup();
         // counts[rank][i]: devices whose worst status at times[i] has that rank, built from
         // per-device step functions added as differences (O(episodes · log points)).
         let mut diff = [(); 4].map(|()| vec![0i64; times.len() + 1]);
@@ -437,7 +467,7 @@ impl Store {
         for r in &rows {
             let device: String = r.try_get("device_id")?;
             if current.as_deref() != Some(device.as_str()) {
-                add_device(&device_eps, &times, &mut diff);
+                add_device(&device_eps, &times, zone, &mut diff);
                 device_eps.clear();
                 current = Some(device);
             }
@@ -451,18 +481,20 @@ impl Store {
                 until: r.try_get("excepted_until")?,
             });
         }
-        add_device(&device_eps, &times, &mut diff);
+        add_device(&device_eps, &times, zone, &mut diff);
         let mut running = [0i64; 4];
         Ok(times
             .iter()
+            .zip(&days)
             .enumerate()
-            .map(|(i, &at)| {
+            .map(|(i, (&at, day))| {
                 for (rank, d) in diff.iter().enumerate() {
                     running[rank] += d[i];
                 }
                 SeriesPoint {
                     at,
-                    day: day_of(at),
+                    day: day.to_string(),
+                    complete: at == zone.day_end(*day),
                     exposed: running.iter().sum(),
                     violation: running[3],
                     in_grace: running[2],
@@ -516,13 +548,14 @@ struct Episode {
     until: Option<String>,
 }
 
-const DAY_MS: i64 = 86_400_000;
+/// Unix ms of the start of a `YYYY-MM-DD` day in `zone` (`None` if unparsable).
+fn day_start(zone: &Zone, day: &str) -> Option<i64> {
+    Date::parse(day).ok().map(|d| zone.day_start(d))
+}
 
-/// Unix ms of the start of a `YYYY-MM-DD` day (`None` if unparsable).
-fn day_start(day: &str) -> Option<i64> {
-    app_policy::Date::parse(day)
-        .ok()
-        .map(|d| i64::from(d.days_since_epoch()) * DAY_MS)
+/// Unix ms just after the end of a `YYYY-MM-DD` day in `zone` (`None` if unparsable).
+fn day_after(zone: &Zone, day: &str) -> Option<i64> {
+    Date::parse(day).ok().map(|d| zone.day_end(d) + 1)
 }
 
 fn rank(status: &str) -> usize {
@@ -536,11 +569,11 @@ fn rank(status: &str) -> usize {
 
 /// The rank of an episode's status at each instant of `[e.from, e.to)`, as constant pieces:
 /// the status only changes where the deadline starts or the exception's last day ends.
-fn pieces(e: &Episode) -> Vec<(i64, i64, usize)> {
+fn pieces(e: &Episode, zone: &Zone) -> Vec<(i64, i64, usize)> {
     let mut cuts = vec![e.from];
     for t in [
-        e.deadline.as_deref().and_then(day_start),
-        e.until.as_deref().and_then(day_start).map(|t| t + DAY_MS),
+        e.deadline.as_deref().and_then(|d| day_start(zone, d)),
+        e.until.as_deref().and_then(|d| day_after(zone, d)),
     ]
     .into_iter()
     .flatten()
@@ -554,7 +587,7 @@ fn pieces(e: &Episode) -> Vec<(i64, i64, usize)> {
     cuts.windows(2)
         .filter(|w| w[0] < w[1])
         .map(|w| {
-            let day = day_of(w[0]);
+            let day = zone.day_of(w[0]).to_string();
             let s = status_on(&e.status, e.deadline.as_deref(), e.until.as_deref(), &day);
             (w[0], w[1], rank(s))
         })
@@ -562,10 +595,10 @@ fn pieces(e: &Episode) -> Vec<(i64, i64, usize)> {
 }
 
 /// Adds one device's worst status over time to the difference arrays.
-fn add_device(eps: &[Episode], times: &[i64], diff: &mut [Vec<i64>; 4]) {
+fn add_device(eps: &[Episode], times: &[i64], zone: &Zone, diff: &mut [Vec<i64>; 4]) {
     // Pieces of all its episodes; where they overlap, the worst rank wins, so split the
     // device's timeline at every piece boundary and take the maximum in each part.
-    let all: Vec<(i64, i64, usize)> = eps.iter().flat_map(pieces).collect();
+    let all: Vec<(i64, i64, usize)> = eps.iter().flat_map(|e| pieces(e, zone)).collect();
     let mut cuts: Vec<i64> = all.iter().flat_map(|&(a, b, _)| [a, b]).collect();
     cuts.sort_unstable();
     cuts.dedup();
@@ -591,12 +624,30 @@ fn add_device(eps: &[Episode], times: &[i64], diff: &mut [Vec<i64>; 4]) {
 mod tests {
     use super::*;
 
+    const DAY_MS: i64 = 86_400_000;
+
     #[test]
     fn day_of_known_dates() {
         assert_eq!(day_of(0), "1970-01-01");
         assert_eq!(day_of(1_698_624_000_000), "2023-10-30");
         assert_eq!(day_of(951_782_400_000), "2000-02-29");
         assert_eq!(day_of(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn series_days_do_not_move_with_the_range() {
+        let d = |s: &str| Date::parse(s).unwrap();
+        let all = series_days(d("2023-10-01"), d("2023-10-31"), 100);
+        assert_eq!(all.len(), 31);
+        let weekly_a = series_days(d("2023-01-01"), d("2023-12-31"), 53);
+        let weekly_b = series_days(d("2023-03-05"), d("2023-11-30"), 39);
+        assert!(weekly_a.len() <= 53 && weekly_b.len() <= 39);
+        // Apart from the range's own last day, the days chosen are the same in both.
+        let inner = |v: &[Date]| v[..v.len() - 1].to_vec();
+        for x in inner(&weekly_b) {
+            assert!(weekly_a.contains(&x), "{x} missing");
+        }
+        assert_eq!(series_days(d("2023-10-02"), d("2023-10-01"), 5), vec![]);
     }
 
     #[test]
@@ -618,6 +669,12 @@ mod tests {
     /// episodes open then), on pseudo-random episodes around deadlines and exception ends.
     #[test]
     fn series_sweep_matches_the_definition() {
+        for zone in [Zone::utc(), Zone::named("America/Toronto").unwrap()] {
+            sweep_matches_the_definition_in(&zone);
+        }
+    }
+
+    fn sweep_matches_the_definition_in(zone: &Zone) {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = |n: i64| {
             seed ^= seed << 13;
@@ -625,7 +682,7 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as i64
         };
-        let base = day_start("2023-10-20").unwrap();
+        let base = day_start(zone, "2023-10-20").unwrap();
         let days = ["2023-10-25", "2023-10-30", "2023-11-02"];
         let statuses = ["violation", "in_grace", "excepted", "review"];
         for _ in 0..200 {
@@ -653,7 +710,7 @@ mod tests {
             let times: Vec<i64> = (0..60).map(|i| base + i * DAY_MS / 2 + 7).collect();
             let mut diff = [(); 4].map(|()| vec![0i64; times.len() + 1]);
             for eps in &devices {
-                add_device(eps, &times, &mut diff);
+                add_device(eps, &times, zone, &mut diff);
             }
             let mut running = [0i64; 4];
             for (i, &t) in times.iter().enumerate() {
@@ -662,7 +719,7 @@ mod tests {
                 }
                 let mut want = [0i64; 4];
                 for eps in &devices {
-                    let day = day_of(t);
+                    let day = zone.day_of(t).to_string();
                     let worst = eps
                         .iter()
                         .filter(|e| e.from <= t && t < e.to)

@@ -18,6 +18,7 @@
 
 mod assessments;
 mod canonical;
+mod days;
 mod findings;
 mod migrate;
 mod secret;
@@ -35,9 +36,10 @@ pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
 pub use findings::{
-    day_of, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint, StoredActionResult,
-    MAX_SERIES_POINTS,
+    day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
+    StoredActionResult, MAX_SERIES_POINTS,
 };
+pub use days::Zone;
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.

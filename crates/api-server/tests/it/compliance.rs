@@ -46,6 +46,32 @@ async fn age_exception(url: &str, device: &str) {
     pool.close().await;
 }
 
+/// Sets when a device's finding under `rule` was opened and (if given) resolved.
+async fn set_episode(url: &str, device: &str, rule: &str, opened: i64, resolved: Option<i64>) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query("UPDATE findings SET opened_at = $1 WHERE device_id = $2 AND rule = $3")
+        .bind(opened)
+        .bind(device)
+        .bind(rule)
+        .execute(&pool)
+        .await
+        .unwrap();
+    if let Some(r) = resolved {
+        sqlx::query(
+            "UPDATE findings SET resolved_at = $1 WHERE device_id = $2 AND rule = $3 \
+             AND resolved_at IS NOT NULL",
+        )
+        .bind(r)
+        .bind(device)
+        .bind(rule)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exposure_series_and_exports_follow_the_checkins() {
     for (url, dir) in backends().await {
@@ -68,7 +94,6 @@ async fn exposure_series_and_exports_follow_the_checkins() {
             let (s, v) = app.checkin(t, json!({ "inventory": inv })).await;
             assert_eq!(s, 200, "{v}");
         }
-        let t1 = now_ms();
 
         let (s, v) = app
             .get(&format!("/api/v1/rules/{WECHAT}/exposure"), &viewer)
@@ -137,7 +162,6 @@ async fn exposure_series_and_exports_follow_the_checkins() {
             .checkin(&tb, json!({"inventory": apps(&[tiktok])}))
             .await;
         assert_eq!(v["compliant"], false);
-        let t2 = now_ms();
         let (_, v) = app
             .get(&format!("/api/v1/rules/{WECHAT}/exposure"), &viewer)
             .await;
@@ -160,24 +184,74 @@ async fn exposure_series_and_exports_follow_the_checkins() {
             .await;
         assert_eq!(devices(&v), vec![(a.clone(), "violation".to_string())]);
 
-        // The burn-down at three instants: before, after the first check-ins, after b's removal.
-        let at = |t: i64| {
+        // The burn-down, one point per day at the end of that day. Move the episodes into
+        // the past as the calendar would: a holds WeChat from 2023-10-20 08:00 UTC on; b from
+        // 2023-10-21 10:00 until its removal on 2023-10-23 at 15:00.
+        let h = 3_600_000;
+        let day = |d: &str| {
+            i64::from(app_policy::Date::parse(d).unwrap().days_since_epoch()) * 24 * h
+        };
+        set_episode(&url, &a, WECHAT, day("2023-10-20") + 8 * h, None).await;
+        set_episode(
+            &url,
+            &b,
+            WECHAT,
+            day("2023-10-21") + 10 * h,
+            Some(day("2023-10-23") + 15 * h),
+        )
+        .await;
+        let series = |q: String| {
             let app = &app;
             let viewer = &viewer;
             async move {
                 let (s, v) = app
-                    .get(
-                        &format!("/api/v1/rules/{WECHAT}/series?from={t}&to={t}&points=1"),
-                        viewer,
-                    )
+                    .get(&format!("/api/v1/rules/{WECHAT}/series?{q}"), viewer)
                     .await;
                 assert_eq!(s, 200, "{v}");
-                v["points"][0]["exposed"].as_i64().unwrap()
+                v["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["day"].as_str().unwrap().to_string(),
+                            p["exposed"].as_i64().unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
             }
         };
-        assert_eq!(at(t0).await, 0);
-        assert_eq!(at(t1).await, 2);
-        assert_eq!(at(t2).await, 1);
+        let week = series("from=2023-10-19&to=2023-10-25".into()).await;
+        let want: Vec<(String, i64)> = [
+            ("2023-10-19", 0),
+            ("2023-10-20", 1),
+            ("2023-10-21", 2),
+            ("2023-10-22", 2),
+            ("2023-10-23", 1),
+            ("2023-10-24", 1),
+            ("2023-10-25", 1),
+        ]
+        .iter()
+        .map(|(d, n)| (d.to_string(), *n))
+        .collect();
+        assert_eq!(week, want);
+        // Another range, and times given as Unix ms within those days: the same days, the
+        // same counts.
+        let two = series(format!(
+            "from={}&to={}",
+            day("2023-10-22") + 13 * h,
+            day("2023-10-23") + h
+        ))
+        .await;
+        assert_eq!(two, want[3..5].to_vec());
+        // Fewer points than days keep whole days, with the counts of those days.
+        let sparse = series("from=2023-10-01&to=2023-10-31&points=10".into()).await;
+        assert!(sparse.len() <= 10, "{sparse:?}");
+        for (d, n) in &sparse {
+            if let Some((_, w)) = want.iter().find(|(wd, _)| wd == d) {
+                assert_eq!(n, w, "{d}");
+            }
+        }
         let today = day_of(now_ms());
         let (s, v) = app
             .get(
@@ -188,6 +262,8 @@ async fn exposure_series_and_exports_follow_the_checkins() {
         assert_eq!(s, 200);
         assert_eq!(v["points"].as_array().unwrap().len(), 1, "{v}");
         assert_eq!(v["points"][0]["day"], today.as_str());
+        assert_eq!(v["points"][0]["complete"], false, "{v}");
+        assert_eq!(v["time_zone"], "UTC", "{v}");
         let (s, v) = app
             .get(
                 &format!("/api/v1/rules/{WECHAT}/series?from=2024-13-01"),
@@ -211,16 +287,17 @@ async fn exposure_series_and_exports_follow_the_checkins() {
         assert!(lines[1].contains(&format!("\"{a}\"")), "{lines:?}");
         let (_, csv) = app
             .get(
-                &format!("/api/v1/export/rules/{WECHAT}/series.csv?from={t0}&to={t2}&points=5"),
+                &format!("/api/v1/export/rules/{WECHAT}/series.csv?from=2023-10-19&to=2023-10-25"),
                 &viewer,
             )
             .await;
         let lines: Vec<&str> = csv.as_str().unwrap().lines().collect();
         assert_eq!(
             lines[0],
-            "at_ms,day,exposed,violation,in_grace,excepted,review"
+            "at_ms,day,exposed,violation,in_grace,excepted,review,complete"
         );
-        assert_eq!(lines.len(), 6, "{lines:?}");
+        assert_eq!(lines.len(), 8, "{lines:?}");
+        assert!(lines[3].contains(",2023-10-21,2,"), "{lines:?}");
         let (_, csv) = app.get("/api/v1/export/compliance.csv", &viewer).await;
         let csv = csv.as_str().unwrap();
         assert!(
@@ -254,7 +331,11 @@ async fn exposure_series_and_exports_follow_the_checkins() {
         );
         let (_, v) = app.get("/api/v1/compliance/rules", &viewer).await;
         assert!(summary_of(&v, TIKTOK).is_null(), "{v}");
-        assert_eq!(at(t2).await, 1, "the past does not change");
+        assert_eq!(
+            series("from=2023-10-19&to=2023-10-25".into()).await,
+            want,
+            "the past does not change"
+        );
         app.stop().await;
     }
 }

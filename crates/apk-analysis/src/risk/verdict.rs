@@ -7,7 +7,8 @@
 //! - vendor in a jurisdiction of concern: 60 when attributed by a verified signer, 50 when the app claims the
 //!   vendor's package name or certificate subject;
 //! - cleartext endpoints: 1 each, at most 5; IP-literal endpoints: 2 each, at most 6;
-//! - hidden code (DEX/APK outside ART's load path): 8; structural anomalies: 2 per distinct code, at most 10.
+//! - hidden code (DEX/APK outside ART's load path): 8; structural anomalies: 2 per distinct code, at most 10;
+//! - a signature that does not verify: 15, and the verdict is at least "review" whatever the score.
 
 use super::model::{
     Capability, Endpoint, Factor, Risk, Severity, Thresholds, TrackerMatch, VendorMatch,
@@ -146,11 +147,12 @@ pub(crate) fn score(
             evidence: list(ips.iter().map(|e| e.value.clone()), 4),
         });
     }
-    if let Some(sig) = a.signing.as_ref().filter(|s| !s.verified) {
+    let unverified = a.signing.as_ref().filter(|s| !s.verified);
+    if let Some(sig) = unverified {
         factors.push(Factor {
             id: "signature_not_verified".into(),
             points: 15,
-            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed".into(),
+            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed; the verdict is at least \"review\" whatever the score".into(),
             evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
         });
     }
@@ -189,6 +191,10 @@ pub(crate) fn score(
     let verdict = if total >= thresholds.unacceptable {
         "unacceptable"
     } else if total >= thresholds.review {
+        "review"
+    } else if unverified.is_some() {
+        // Nothing about an app whose origin cannot be established is "acceptable": Android
+        // would refuse to install it as it is, and a repackaged copy looks exactly like this.
         "review"
     } else {
         "acceptable"

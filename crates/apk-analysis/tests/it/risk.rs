@@ -172,6 +172,39 @@ fn bound_service_capabilities_are_detected_each_alone() {
     assert!(capability_ids(&nsc).contains("user_ca_trusted"));
 }
 
+/// An APK whose signature does not verify is at least "review", even when nothing else
+/// scores: its origin cannot be established (one byte of a stored resource changed).
+#[test]
+fn a_signature_that_does_not_verify_is_never_acceptable() {
+    let path = apk_fixtures::fixture("risk_benign");
+    let mut data = std::fs::read(&path).unwrap();
+    let utf8 = b"example.org/privacy".to_vec();
+    let utf16: Vec<u8> = "example.org/privacy"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let at = [utf8, utf16]
+        .iter()
+        .find_map(|n| data.windows(n.len()).position(|w| w == &n[..]))
+        .expect("the stored resource string");
+    data[at] ^= 0x01;
+    let options = Options {
+        risk: Some(RiskConfig::default()),
+        ..Options::default()
+    };
+    let a = assess("tampered", &data, &options).unwrap();
+    assert_eq!(a.signing.as_ref().map(|s| s.verified), Some(false));
+    let risk = a.risk.as_ref().unwrap();
+    assert!(risk.score < risk.thresholds.review, "{:?}", risk.factors);
+    assert_eq!(risk.verdict, "review", "{:?}", risk.factors);
+    let f = risk
+        .factors
+        .iter()
+        .find(|f| f.id == "signature_not_verified")
+        .unwrap();
+    assert!(f.title.contains("at least \"review\""), "{}", f.title);
+}
+
 #[test]
 fn benign_app_has_no_capability_tracker_or_vendor() {
     let a = assess_risk("risk_benign", &["CN", "RU"]);
