@@ -4,6 +4,7 @@
 //! All of them read the findings the check-ins stored, aged by today's date in SQL, so an
 //! ended grace period or an expired exception shows at once.
 
+use app_policy::Date;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
@@ -11,7 +12,6 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use app_policy::Date;
 use storage::{now_ms, Exposure, ExposureScope, SeriesPoint};
 
 use crate::handlers::{csv_field, to_json, ApiResult};
@@ -46,8 +46,13 @@ pub(crate) async fn summary(State(state): State<AppState>) -> ApiResult {
 
 /// `GET /api/v1/compliance/rules`: devices per status for every rule with an exposure.
 pub(crate) async fn rules(State(state): State<AppState>) -> ApiResult {
-    let rules = state.store.rule_summaries(&state.config.time_zone.today().to_string()).await?;
-    Ok(Json(json!({"today": state.config.time_zone.today().to_string(), "rules": rules})))
+    let rules = state
+        .store
+        .rule_summaries(&state.config.time_zone.today().to_string())
+        .await?;
+    Ok(Json(
+        json!({"today": state.config.time_zone.today().to_string(), "rules": rules}),
+    ))
 }
 
 /// `GET /api/v1/export/compliance.csv`: the per-rule summary, with the fleet totals first
@@ -56,7 +61,10 @@ pub(crate) async fn rules_csv(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
     let fleet = state.store.compliance_summary().await?;
-    let rules = state.store.rule_summaries(&state.config.time_zone.today().to_string()).await?;
+    let rules = state
+        .store
+        .rule_summaries(&state.config.time_zone.today().to_string())
+        .await?;
     let total = vec![
         csv_field("*"),
         fleet.devices.to_string(),
@@ -204,7 +212,9 @@ async fn series_points(
         None => Date::from_days_since_epoch(i64::from(to.days_since_epoch()) - 30),
     };
     if from > to {
-        return Err(ApiError::Invalid(format!("from ({from}) is after to ({to})")));
+        return Err(ApiError::Invalid(format!(
+            "from ({from}) is after to ({to})"
+        )));
     }
     let days = i64::from(to.days_since_epoch()) - i64::from(from.days_since_epoch()) + 1;
     let points = q

@@ -405,7 +405,19 @@ impl Server {
         config: Config,
         listen: SocketAddr,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<Server, ApiError> {
+    ) -> Result<Server, StartError> {
+        // Listen first: a busy port is the commonest start-up failure, and nothing should
+        // have started when it is reported.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
         let (tx, rx) = tokio::sync::mpsc::channel(config.max_batch.saturating_mul(8).max(64));
         let own_events = writer::OwnEvents::default();
         let writer_task = tokio::spawn(writer::run(
@@ -426,19 +438,22 @@ impl Server {
         };
         // Follow from the last event committed before the policy is loaded, so no change made
         // after the load is missed.
-        let last_seq = state.store.last_event_seq().await?;
-        state.reload_policy().await?;
+        let last_seq = state
+            .store
+            .last_event_seq()
+            .await
+            .map_err(StartError::Storage)?;
+        state.reload_policy().await.map_err(|e| {
+            StartError::Policy(match e {
+                ApiError::Internal(m) => m,
+                other => other.to_string(),
+            })
+        })?;
         let follower = tokio::spawn(follow::run(
             state.clone(),
             last_seq,
             state.config.follow_interval,
         ));
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| ApiError::Internal(format!("bind {listen}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
         let task = tokio::spawn(async move {
@@ -483,6 +498,42 @@ impl Server {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }
+    }
+}
+
+/// Why the server could not start; each kind has its own exit status in `interdict serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listening address could not be bound.
+    #[error("{}", listen_message(*.addr, .source))]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The database could not be read at start-up.
+    #[error("database: {0}")]
+    Storage(StorageError),
+    /// The stored policy could not be loaded.
+    #[error("active policy: {0}")]
+    Policy(String),
+}
+
+fn listen_message(addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "address {addr} is already in use: stop the program listening there or choose \
+             another address with --listen"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on {addr} (ports below 1024 need privileges): choose \
+             another port with --listen"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "address {addr} is not an address of this machine: choose another with --listen"
+        ),
+        _ => format!("cannot listen on {addr}: {e}"),
     }
 }
 

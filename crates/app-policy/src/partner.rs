@@ -333,13 +333,17 @@ mod tests {
         let src = "app_id,vendor\ncom.tencent.mm,Tencent\n,Kaspersky\n";
         let e = parse_list(src, "l.csv", ListFormat::Csv).unwrap_or_default();
         let text = list_to_policy(&e, "Partner", None);
-        let p = crate::parse_policy(&text, "partner.toml").unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let p =
+            crate::parse_policy(&text, "partner.toml").unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         let rules = &p.rules;
         assert_eq!(rules.len(), 2, "{text}");
         assert_eq!(rules[0].app_ids.len(), 1, "{text}");
         assert!(rules[0].vendors.is_empty(), "{text}");
         assert!(
-            rules[0].rationale.as_deref().is_some_and(|r| r.contains("Tencent")),
+            rules[0]
+                .rationale
+                .as_deref()
+                .is_some_and(|r| r.contains("Tencent")),
             "{text}"
         );
         assert!(rules[1].app_ids.is_empty(), "{text}");

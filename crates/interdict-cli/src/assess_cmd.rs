@@ -89,6 +89,10 @@ pub(crate) struct AssessArgs {
     #[arg(long, value_name = "CC,CC", value_delimiter = ',')]
     concern: Vec<String>,
 
+    /// Judge as this policy does: its `jurisdictions_of_concern` are added to --concern.
+    #[arg(long, value_name = "POLICY.toml")]
+    policy: Option<PathBuf>,
+
     /// Lowest risk score that needs review.
     #[arg(long, value_name = "SCORE", default_value_t = apk_analysis::risk::model::Thresholds::default().review)]
     review_threshold: u32,
@@ -117,14 +121,23 @@ fn risk_config(args: &AssessArgs) -> anyhow::Result<Option<apk_analysis::risk::R
         vendors.extend(VendorCatalog::parse(&text).with_context(|| f.display().to_string())?);
     }
     let mut concern = Vec::new();
-    for c in &args.concern {
+    let mut listed = args.concern.clone();
+    if let Some(p) = &args.policy {
+        let text = fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let policy = app_policy::parse_policy(&text, &p.display().to_string())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        listed.extend(policy.jurisdictions_of_concern);
+    }
+    for c in &listed {
         let c = c.trim().to_ascii_uppercase();
         if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
             anyhow::bail!(
                 "--concern takes ISO 3166-1 alpha-2 country codes such as CN,RU; got {c:?}"
             );
         }
-        concern.push(c);
+        if !concern.contains(&c) {
+            concern.push(c);
+        }
     }
     Ok(Some(RiskConfig {
         trackers: crate::trackers_cmd::matcher(&args.trackers)?,

@@ -86,6 +86,11 @@ enum Command {
     /// Examples:
     ///   interdict serve
     ///   interdict serve --listen 0.0.0.0:8080 --database postgres://interdict@db/interdict
+    ///   interdict serve --time-zone America/Toronto
+    ///
+    /// Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad arguments or data store not
+    /// opened; 3 cannot listen (address in use, not allowed, not this machine's);
+    /// 4 the database cannot be read at start-up.
     #[command(verbatim_doc_comment)]
     Serve(serve_cmd::ServeArgs),
     /// Manage API tokens (roles: viewer < analyst < approver < admin).

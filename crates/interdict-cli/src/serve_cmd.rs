@@ -52,6 +52,14 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
+/// Exit status of a start-up failure (see `interdict serve --help`).
+fn start_failure_code(e: &api_server::StartError) -> u8 {
+    match e {
+        api_server::StartError::Listen { .. } => 3,
+        api_server::StartError::Storage(_) | api_server::StartError::Policy(_) => 4,
+    }
+}
+
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = args.store.open().await?;
@@ -62,9 +70,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..api_server::Config::default()
         };
         let server =
-            api_server::Server::start(store.clone(), config, args.listen, shutdown_signal())
+            match api_server::Server::start(store.clone(), config, args.listen, shutdown_signal())
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("interdict: error: {e}");
+                    store.close().await;
+                    return Ok(ExitCode::from(start_failure_code(&e)));
+                }
+            };
         {
             let mut out = std::io::stdout().lock();
             writeln!(

@@ -172,7 +172,9 @@ mod tests {
             z.day_start(d("2023-10-30")),
             1_698_624_000_000 + 5 * 3_600_000
         );
-        assert!(Zone::named("Mars/Olympus").unwrap_err().contains("Mars/Olympus"));
+        assert!(Zone::named("Mars/Olympus")
+            .unwrap_err()
+            .contains("Mars/Olympus"));
         assert!(Zone::named("+25:00").is_err());
     }
 }

@@ -35,11 +35,11 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
+pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
     StoredActionResult, MAX_SERIES_POINTS,
 };
-pub use days::Zone;
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.

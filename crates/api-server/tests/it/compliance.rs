@@ -188,9 +188,8 @@ async fn exposure_series_and_exports_follow_the_checkins() {
         // the past as the calendar would: a holds WeChat from 2023-10-20 08:00 UTC on; b from
         // 2023-10-21 10:00 until its removal on 2023-10-23 at 15:00.
         let h = 3_600_000;
-        let day = |d: &str| {
-            i64::from(app_policy::Date::parse(d).unwrap().days_since_epoch()) * 24 * h
-        };
+        let day =
+            |d: &str| i64::from(app_policy::Date::parse(d).unwrap().days_since_epoch()) * 24 * h;
         set_episode(&url, &a, WECHAT, day("2023-10-20") + 8 * h, None).await;
         set_episode(
             &url,

@@ -168,3 +168,39 @@ fn help_teaches() {
         assert!(help.contains(word), "--help lacks {word}");
     }
 }
+
+/// `--policy FILE` judges as the policy does: its `jurisdictions_of_concern` drive the vendor
+/// factor (WeChat's vendor is of concern under the Canadian policy, which names CN).
+#[test]
+fn the_policys_jurisdictions_of_concern_drive_the_vendor_factor() {
+    let apk = apk_fixtures::fixture("risk_vendor_wechat");
+    let policy =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/canada-gc-mobile-v2.toml");
+    let report = |extra: &[&str]| {
+        let mut args = vec!["assess", "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push(s(&apk));
+        let out = interdict(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0].clone()
+    };
+    let without = report(&[]);
+    assert_eq!(
+        without["vendor"]["of_concern"], false,
+        "{}",
+        without["vendor"]
+    );
+    let with = report(&["--policy", s(&policy)]);
+    assert_eq!(with["vendor"]["of_concern"], true, "{}", with["vendor"]);
+    assert_eq!(with["risk"]["factors"][0]["id"], "vendor_jurisdiction");
+    assert_eq!(with["risk"]["verdict"], "unacceptable");
+    let bad = interdict(&["assess", "--policy", "/nonexistent/p.toml", s(&apk)]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/p.toml"));
+}

@@ -241,3 +241,36 @@ async fn kill_9(store: &[String]) {
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
+
+/// A second server on a port already in use says so, names the address and exits with its
+/// own status (not "internal error"), and a bad time zone is refused with its name.
+#[test]
+fn start_up_failures_name_their_cause() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = vec!["--data-dir".to_string(), dir.path().display().to_string()];
+    let _ = init(&store);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .args(&store)
+        .args(["--listen", &addr])
+        .output()
+        .expect("run serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("address {addr} is already in use")),
+        "{err}"
+    );
+    assert!(!err.contains("internal error"), "{err}");
+    let out = Command::new(BIN)
+        .arg("serve")
+        .args(&store)
+        .args(["--listen", "127.0.0.1:0", "--time-zone", "Mars/Olympus"])
+        .output()
+        .expect("run serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Mars/Olympus"), "{err}");
+}
