@@ -9,8 +9,10 @@ use crate::asn1::{oid_string, parse_one, tag, unsigned_bytes};
 
 /// Largest RSA modulus accepted (apksig's corpus goes up to 16384 bits).
 const MAX_RSA_BITS: usize = 16384;
-/// Largest DSA prime accepted.
-const MAX_DSA_BITS: u64 = 8192;
+/// Largest DSA prime accepted (FIPS 186-4 stops at 3072 bits).
+const MAX_DSA_P_BITS: u64 = 3072;
+/// Largest DSA subgroup order accepted (FIPS 186-4: 160, 224 or 256 bits).
+const MAX_DSA_Q_BITS: u64 = 256;
 
 /// A message digest algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +175,7 @@ impl PublicKey {
                 let g = big(pr.expect(tag::INTEGER))?;
                 let y = big(parse_one(key_bytes).filter(|t| t.tag == tag::INTEGER))?;
                 let pbits = pp.bits() as u64;
-                if pbits > MAX_DSA_BITS || q.bits() as u64 > MAX_DSA_BITS {
+                if pbits > MAX_DSA_P_BITS || q.bits() as u64 > MAX_DSA_Q_BITS {
                     return None;
                 }
                 let comps = dsa::Components::from_components(pp, q, g).ok()?;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use apk_signature::{verify, SigningReport, LATEST};
+use apk_signature::{verify_with, Options, SigningReport, LATEST};
 
 use crate::fixtures::{self, Fixture};
 use crate::oracle::{self, Verdict};
@@ -32,7 +32,15 @@ fn ours(f: &Fixture, range: Option<(u32, u32)>) -> Result<SigningReport, String>
     let archive =
         apk_zip::Archive::parse(&data, apk_zip::Limits::default()).map_err(|e| e.to_string())?;
     let (min, max) = range.unwrap_or((f.min_sdk, LATEST));
-    Ok(verify(&archive, min, max))
+    Ok(verify_with(
+        &archive,
+        &Options {
+            min_sdk: min,
+            max_sdk: max,
+            target_sdk: f.target_sdk,
+            ..Options::default()
+        },
+    ))
 }
 
 /// Compares; returns a description of every disagreement.
@@ -71,6 +79,26 @@ fn compare(r: &SigningReport, o: &Verdict) -> Vec<String> {
             .collect();
         if mine != o.signers {
             diffs.push(format!("signers: ours {mine:?} apksigner {:?}", o.signers));
+        }
+        // The source stamp: verified or not, and its signer (apksigner prints it only when verified).
+        let stamp = r.stamp.as_ref();
+        let stamp_ok = stamp.is_some_and(|s| s.verified);
+        if stamp_ok != o.stamp_verified {
+            diffs.push(format!(
+                "stamp verified: ours {stamp_ok} apksigner {} ({:?})",
+                o.stamp_verified,
+                stamp.map(|s| &s.issues)
+            ));
+        }
+        let mine_stamp = stamp
+            .filter(|s| s.verified)
+            .and_then(|s| s.cert.as_ref())
+            .map(|c| c.sha256.clone());
+        if o.stamp_verified && mine_stamp != o.stamp_signer {
+            diffs.push(format!(
+                "stamp signer: ours {mine_stamp:?} apksigner {:?}",
+                o.stamp_signer
+            ));
         }
     } else {
         let mine: BTreeSet<String> = r.errors.iter().map(|e| e.code.clone()).collect();
