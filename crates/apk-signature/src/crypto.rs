@@ -277,3 +277,54 @@ impl PublicKey {
         }
     }
 }
+
+#[cfg(test)]
+mod dsa_bounds {
+    use super::*;
+
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut o = vec![tag];
+        let n = content.len();
+        if n < 0x80 {
+            o.push(n as u8);
+        } else {
+            o.extend([0x82, (n >> 8) as u8, n as u8]);
+        }
+        o.extend_from_slice(content);
+        o
+    }
+
+    /// An INTEGER of exactly `bits` bits (top bit set, odd).
+    fn int(bits: usize) -> Vec<u8> {
+        let mut v = vec![0x5a; bits / 8];
+        v[0] = 0x80;
+        let l = v.len() - 1;
+        v[l] |= 1;
+        let mut c = vec![0];
+        c.extend(v);
+        der(0x02, &c)
+    }
+
+    fn dsa_spki(p_bits: usize, q_bits: usize) -> Vec<u8> {
+        let mut params = int(p_bits);
+        params.extend(int(q_bits));
+        params.extend(der(0x02, &[2]));
+        let mut alg = der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01]);
+        alg.extend(der(0x30, &params));
+        let mut bits = vec![0];
+        bits.extend(der(0x02, &[3]));
+        let mut body = der(0x30, &alg);
+        body.extend(der(0x03, &bits));
+        der(0x30, &body)
+    }
+
+    #[test]
+    fn dsa_parameters_beyond_fips_186_are_refused() {
+        assert!(PublicKey::from_spki(&dsa_spki(2048, 256)).is_some());
+        assert!(PublicKey::from_spki(&dsa_spki(3072, 256)).is_some());
+        // Before: anything up to 8192 bits for p and for q.
+        assert!(PublicKey::from_spki(&dsa_spki(4096, 256)).is_none());
+        assert!(PublicKey::from_spki(&dsa_spki(2048, 512)).is_none());
+        assert!(PublicKey::from_spki(&dsa_spki(8192, 8192)).is_none());
+    }
+}

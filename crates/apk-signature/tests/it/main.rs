@@ -7,4 +7,5 @@ mod agreement;
 mod fixtures;
 mod mutate;
 mod oracle;
+mod hardening;
 mod robustness;

@@ -403,7 +403,10 @@ fn edit_signer_issuer(d: &[u8], name: &[u8], f: impl Fn(&mut [u8])) -> Vec<u8> {
 fn cert_issuer(cert: &[u8]) -> Vec<u8> {
     let c = &cert[der_children(cert)[0].2.clone()];
     let tbs = &c[der_children(c)[0].2.clone()];
-    tbs[der_children(tbs)[3].1.clone()].to_vec()
+    let fields = der_children(tbs);
+    // [0] version is absent in X.509 v1 certificates (OpenSSL makes one without extensions).
+    let skip = usize::from(fields[0].0 == 0xa0);
+    tbs[fields[2 + skip].1.clone()].to_vec()
 }
 
 /// Re-types, re-cases and moves the white space of every PrintableString in a Name, keeping lengths.
@@ -929,4 +932,25 @@ pub(crate) fn make_all(dir: &Path) {
         flip_sig("v3-lineage-3", V3, 0),
     );
     make_issue11(dir, &mut put);
+}
+
+#[test]
+fn issuer_edits_change_the_signer_info() {
+    if !crate::fixtures::tools_available() {
+        return;
+    }
+    let dir = crate::fixtures::fixture_dir();
+    let d = std::fs::read(dir.join("apks/v1-pstr.apk")).unwrap();
+    let issuer = cert_issuer(&std::fs::read(dir.join("keys/pstr.der")).unwrap());
+    let out = edit_signer_issuer(&d, &issuer, |n| retype_name(n, 0x1e, false));
+    let a = apk_zip::Archive::parse(&out, apk_zip::Limits::default()).unwrap();
+    let rsa = a.read(a.find("META-INF/PSTR.RSA").unwrap()).unwrap();
+    let pos: Vec<usize> = rsa.windows(issuer.len()).enumerate().filter(|(_, w)| *w == issuer).map(|(i, _)| i).collect();
+    let orig = apk_zip::Archive::parse(&d, apk_zip::Limits::default()).unwrap();
+    let orsa = orig.read(orig.find("META-INF/PSTR.RSA").unwrap()).unwrap();
+    let diff: Vec<usize> = (0..rsa.len()).filter(|&i| rsa[i] != orsa[i]).collect();
+    eprintln!("positions {pos:?} diff {diff:?} len {} {}", rsa.len(), orsa.len());
+    let disk = std::fs::read(dir.join("apks/m-v1-pstr-issuer-bmp.apk")).unwrap();
+    eprintln!("same as disk: {}", disk == out);
+    assert_eq!(pos.len(), 2, "the SignerInfo's copy was re-typed");
 }
