@@ -575,7 +575,12 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
         }
         if let Some(t) = opts.target_sdk {
             // apksig enforces it only when the range reaches the target SDK.
-            if t >= 30 && max >= t && !found.contains(&2) && !found.contains(&3) && !found.contains(&31) {
+            if t >= 30
+                && max >= t
+                && !found.contains(&2)
+                && !found.contains(&3)
+                && !found.contains(&31)
+            {
                 errs.push(Issue::new(
                     "MIN_SIG_SCHEME_FOR_TARGET_SDK_NOT_MET",
                     format!("Target SDK version {t} requires a minimum of signature scheme v2"),
@@ -716,7 +721,10 @@ fn source_stamp(
                 block: block.is_some(),
                 issues: vec![Issue::new(
                     "MALFORMED_APK",
-                    format!("Malformed APK; cannot read {}: {e}", stamp::CERT_DIGEST_ENTRY),
+                    format!(
+                        "Malformed APK; cannot read {}: {e}",
+                        stamp::CERT_DIGEST_ENTRY
+                    ),
                 )],
                 ..SourceStamp::default()
             })

@@ -161,7 +161,8 @@ pub(crate) fn names_equal(a: &[u8], b: &[u8]) -> bool {
 fn minimal_integer(c: &[u8]) -> &[u8] {
     let mut c = c;
     while let [first, second, ..] = c {
-        let redundant = (*first == 0 && second & 0x80 == 0) || (*first == 0xff && second & 0x80 != 0);
+        let redundant =
+            (*first == 0 && second & 0x80 == 0) || (*first == 0xff && second & 0x80 != 0);
         if !redundant {
             break;
         }
@@ -254,7 +255,9 @@ mod tests {
         // Build a long-form length by hand.
         let mut body = Vec::new();
         for _ in &many {
-            body.extend([0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, b'x', b'y']);
+            body.extend([
+                0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, b'x', b'y',
+            ]);
         }
         let mut big = vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8];
         big.extend(body);

@@ -180,7 +180,10 @@ fn verify_sigs(cert: &Cert<'_>, data: &[u8], list: &[Sig<'_>]) -> Result<(), Iss
     let key = cert.public_key().ok_or_else(|| {
         Issue::new(
             "SOURCE_STAMP_VERIFY_EXCEPTION",
-            format!("Failed to verify {:#x} signature: unsupported public key", alg.id),
+            format!(
+                "Failed to verify {:#x} signature: unsupported public key",
+                alg.id
+            ),
         )
     })?;
     match key.verify(alg.kind, alg.hash, data, sig) {
@@ -224,8 +227,10 @@ pub(crate) fn verify(
         ..SourceStamp::default()
     };
     let Some(value) = value else {
-        out.issues
-            .push(Issue::new("SOURCE_STAMP_SIG_MISSING", "No SourceStamp signature"));
+        out.issues.push(Issue::new(
+            "SOURCE_STAMP_SIG_MISSING",
+            "No SourceStamp signature",
+        ));
         return out;
     };
     let malformed = |e: StampError| {
@@ -416,7 +421,10 @@ mod tests {
         d.insert(1u32, vec![0xaa; 1]);
         assert_eq!(
             encode_digests(&d),
-            vec![9, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0xaa, 10, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0xbb, 0xbb]
+            vec![
+                9, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0xaa, 10, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0,
+                0xbb, 0xbb
+            ]
         );
     }
 

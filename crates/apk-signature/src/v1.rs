@@ -779,11 +779,14 @@ fn verify_sf(
     SfResult::Ok(names)
 }
 
+/// (digest OID, signature OID, supported API-level ranges).
+type SigAlgSupport = (&'static str, &'static str, &'static [(u32, u32)]);
+
 /// apksig's table of JAR signature (digest OID, signature OID) pairs and the API levels on which
 /// Android supports each (`OidConstants.SUPPORTED_SIG_ALG_OIDS`, extracted from apksig 31.0.2's
 /// bytecode); `u32::MAX` is an open upper end.
 #[rustfmt::skip]
-const SUPPORTED_SIG_ALGS: &[(&str, &str, &[(u32, u32)])] = &[
+const SUPPORTED_SIG_ALGS: &[SigAlgSupport] = &[
     ("1.2.840.113549.2.5", "1.2.840.113549.1.1.1", &[(0, u32::MAX)]),
     ("1.2.840.113549.2.5", "1.2.840.113549.1.1.4", &[(0, 8), (21, u32::MAX)]),
     ("1.2.840.113549.2.5", "1.2.840.113549.1.1.5", &[(21, 23)]),
@@ -1253,9 +1256,15 @@ mod tests {
         // SHA-256 with ecdsa-with-SHA256 (jarsigner's choice): 21+ only.
         let (sha256, ecdsa256) = ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.2");
         assert_eq!(unsupported_levels(sha256, ecdsa256, 21, 30), None);
-        assert_eq!(unsupported_levels(sha256, ecdsa256, 18, 23).as_deref(), Some("18-20"));
+        assert_eq!(
+            unsupported_levels(sha256, ecdsa256, 18, 23).as_deref(),
+            Some("18-20")
+        );
         // SHA-256 with the EC key OID (apksigner's choice): 18+.
-        assert_eq!(unsupported_levels(sha256, "1.2.840.10045.2.1", 18, 30), None);
+        assert_eq!(
+            unsupported_levels(sha256, "1.2.840.10045.2.1", 18, 30),
+            None
+        );
         // sha256WithRSAEncryption: 0-8 and 18+.
         assert_eq!(
             unsupported_levels(sha256, "1.2.840.113549.1.1.11", 1, 30).as_deref(),

@@ -47,7 +47,10 @@ fn manifest_of_an_unsigned_apk_is_not_read() {
 fn manifest_errors_are_capped_with_a_count() {
     let d = zip(&[
         ("META-INF/MANIFEST.MF", manifest_bomb(SECTIONS)),
-        ("META-INF/CERT.SF", b"Signature-Version: 1.0\r\n\r\n".to_vec()),
+        (
+            "META-INF/CERT.SF",
+            b"Signature-Version: 1.0\r\n\r\n".to_vec(),
+        ),
         ("META-INF/CERT.RSA", vec![0x30, 0x00]),
         ("x", b"x".to_vec()),
     ]);
@@ -59,7 +62,8 @@ fn manifest_errors_are_capped_with_a_count() {
     assert_eq!(last.code, "JAR_SIG_ERRORS_OMITTED");
     // Every section after the first naming "x" is a duplicate.
     assert!(
-        last.message.starts_with(&format!("{} more", SECTIONS - 1 - 64)),
+        last.message
+            .starts_with(&format!("{} more", SECTIONS - 1 - 64)),
         "{}",
         last.message
     );
@@ -80,7 +84,10 @@ fn v1_is_not_evaluated_where_android_ignores_it() {
     let skip = verify(&a, 24, LATEST);
     assert!(skip.verified);
     assert!(skip.v1.present && !skip.v1.evaluated && !skip.v1.checked && !skip.v1.verified);
-    assert!(skip.signers.iter().all(|s| s.scheme != apk_signature::Scheme::V1));
+    assert!(skip
+        .signers
+        .iter()
+        .all(|s| s.scheme != apk_signature::Scheme::V1));
     let all_v1 = verify_with(
         &a,
         &Options {
@@ -102,7 +109,10 @@ fn bad_stamp_fails_only_when_required() {
         return;
     }
     let all = fixtures::all();
-    let f = all.iter().find(|f| f.name == "m-v2-stamp-sig-flip").unwrap();
+    let f = all
+        .iter()
+        .find(|f| f.name == "m-v2-stamp-sig-flip")
+        .unwrap();
     let d = std::fs::read(&f.path).unwrap();
     let a = apk_zip::Archive::parse(&d, apk_zip::Limits::default()).unwrap();
     let lenient = verify(&a, 24, LATEST);

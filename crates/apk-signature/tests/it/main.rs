@@ -5,7 +5,7 @@
 
 mod agreement;
 mod fixtures;
+mod hardening;
 mod mutate;
 mod oracle;
-mod hardening;
 mod robustness;

@@ -300,7 +300,6 @@ fn with_max_comment(d: &[u8]) -> Vec<u8> {
     assemble(&p)
 }
 
-
 /// DER TLVs of a definite-length encoding: `(tag, header+content range, content range)`.
 fn der_children(d: &[u8]) -> Vec<(u8, std::ops::Range<usize>, std::ops::Range<usize>)> {
     let mut out = Vec::new();
@@ -413,7 +412,10 @@ fn cert_issuer(cert: &[u8]) -> Vec<u8> {
 fn retype_name(name: &mut [u8], new_tag: u8, shuffle: bool) {
     let mut i = 0;
     while i + 1 < name.len() {
-        if name[i] == 0x13 && (name[i + 1] as usize) < 0x80 && i + 2 + name[i + 1] as usize <= name.len() {
+        if name[i] == 0x13
+            && (name[i + 1] as usize) < 0x80
+            && i + 2 + name[i + 1] as usize <= name.len()
+        {
             let len = name[i + 1] as usize;
             if len > 2 {
                 name[i] = new_tag;
@@ -515,15 +517,52 @@ fn make_issue11(dir: &Path, put: &mut dyn FnMut(&str, u32, Vec<u8>)) {
     std::fs::write(&neg_path, &neg).unwrap();
     let pk8 = keys.join("rsa2048.pk8");
     for (name, min, flags) in [
-        ("negmod-v2", 24u32, ["--v1-signing-enabled", "false", "--v2-signing-enabled", "true", "--v3-signing-enabled", "false"]),
-        ("negmod-v3", 28, ["--v1-signing-enabled", "false", "--v2-signing-enabled", "false", "--v3-signing-enabled", "true"]),
-        ("negmod-v123", 14, ["--v1-signing-enabled", "true", "--v2-signing-enabled", "true", "--v3-signing-enabled", "true"]),
+        (
+            "negmod-v2",
+            24u32,
+            [
+                "--v1-signing-enabled",
+                "false",
+                "--v2-signing-enabled",
+                "true",
+                "--v3-signing-enabled",
+                "false",
+            ],
+        ),
+        (
+            "negmod-v3",
+            28,
+            [
+                "--v1-signing-enabled",
+                "false",
+                "--v2-signing-enabled",
+                "false",
+                "--v3-signing-enabled",
+                "true",
+            ],
+        ),
+        (
+            "negmod-v123",
+            14,
+            [
+                "--v1-signing-enabled",
+                "true",
+                "--v2-signing-enabled",
+                "true",
+                "--v3-signing-enabled",
+                "true",
+            ],
+        ),
     ] {
         let base = match min {
             14 => load("unsigned"),
             m => load(&format!("unsigned{m}")),
         };
-        put(name, min, apksigner_sign(dir, &base, &pk8, &neg_path, &flags));
+        put(
+            name,
+            min,
+            apksigner_sign(dir, &base, &pk8, &neg_path, &flags),
+        );
     }
     // The signer's public key field with the negative encoding too: apksig re-encodes the
     // certificate's key as positive, so this no longer matches.
@@ -945,11 +984,20 @@ fn issuer_edits_change_the_signer_info() {
     let out = edit_signer_issuer(&d, &issuer, |n| retype_name(n, 0x1e, false));
     let a = apk_zip::Archive::parse(&out, apk_zip::Limits::default()).unwrap();
     let rsa = a.read(a.find("META-INF/PSTR.RSA").unwrap()).unwrap();
-    let pos: Vec<usize> = rsa.windows(issuer.len()).enumerate().filter(|(_, w)| *w == issuer).map(|(i, _)| i).collect();
+    let pos: Vec<usize> = rsa
+        .windows(issuer.len())
+        .enumerate()
+        .filter(|(_, w)| *w == issuer)
+        .map(|(i, _)| i)
+        .collect();
     let orig = apk_zip::Archive::parse(&d, apk_zip::Limits::default()).unwrap();
     let orsa = orig.read(orig.find("META-INF/PSTR.RSA").unwrap()).unwrap();
     let diff: Vec<usize> = (0..rsa.len()).filter(|&i| rsa[i] != orsa[i]).collect();
-    eprintln!("positions {pos:?} diff {diff:?} len {} {}", rsa.len(), orsa.len());
+    eprintln!(
+        "positions {pos:?} diff {diff:?} len {} {}",
+        rsa.len(),
+        orsa.len()
+    );
     let disk = std::fs::read(dir.join("apks/m-v1-pstr-issuer-bmp.apk")).unwrap();
     eprintln!("same as disk: {}", disk == out);
     assert_eq!(pos.len(), 2, "the SignerInfo's copy was re-typed");
