@@ -294,25 +294,32 @@ mod dsa_bounds {
         o
     }
 
-    /// An INTEGER of exactly `bits` bits (top bit set, odd).
-    fn int(bits: usize) -> Vec<u8> {
+    /// The magnitude bytes of a number of exactly `bits` bits (top bit set), odd or even.
+    fn num(bits: usize, odd: bool) -> Vec<u8> {
         let mut v = vec![0x5a; bits / 8];
         v[0] = 0x80;
         let l = v.len() - 1;
-        v[l] |= 1;
+        v[l] = if odd { 0x5b } else { 0x5a };
+        v
+    }
+
+    fn int(magnitude: &[u8]) -> Vec<u8> {
         let mut c = vec![0];
-        c.extend(v);
+        c.extend_from_slice(magnitude);
         der(0x02, &c)
     }
 
+    /// DSA parameters the `dsa` crate accepts: y = p - 1 and an even q, so y^q = 1 (mod p).
     fn dsa_spki(p_bits: usize, q_bits: usize) -> Vec<u8> {
-        let mut params = int(p_bits);
-        params.extend(int(q_bits));
+        let p = num(p_bits, true);
+        let y = num(p_bits, false); // p - 1
+        let mut params = int(&p);
+        params.extend(int(&num(q_bits, false)));
         params.extend(der(0x02, &[2]));
         let mut alg = der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01]);
         alg.extend(der(0x30, &params));
         let mut bits = vec![0];
-        bits.extend(der(0x02, &[3]));
+        bits.extend(int(&y));
         let mut body = der(0x30, &alg);
         body.extend(der(0x03, &bits));
         der(0x30, &body)
