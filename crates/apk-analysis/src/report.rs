@@ -304,6 +304,8 @@ pub struct SourceStamp {
     pub signer: Option<SignerCertificate>,
     /// The stamp's proof-of-rotation lineage, oldest first.
     pub lineage: Vec<SignerCertificate>,
+    /// When the stamp was made (seconds since the epoch), from its signed timestamp attribute.
+    pub timestamp: Option<u64>,
     /// Why it did not verify, with apksig's codes (`SOURCE_STAMP_DID_NOT_VERIFY`, ...).
     pub issues: Vec<SigningIssue>,
 }

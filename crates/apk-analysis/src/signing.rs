@@ -79,6 +79,7 @@ pub(crate) fn section(r: &SigningReport) -> Signing {
             verified: s.verified,
             signer: s.cert.as_ref().map(|c| cert(None, c)),
             lineage: s.lineage.iter().map(|c| cert(None, c)).collect(),
+            timestamp: s.timestamp,
             issues: issues(&s.issues),
         }),
     }

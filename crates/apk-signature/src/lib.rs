@@ -435,6 +435,7 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
             let hi = v3_max.max(lo);
             let o = v2v3::verify(v2v3::Kind::V3, v, &ctx, lo, hi, &found, &supported);
             v3_outcome_into(&mut rep.v3, &o);
+            v31_stripping_protection(&mut rep.v3, &o, v31b);
             if verdict.is_none() {
                 rep.v3.checked = true;
                 found.insert(3);
@@ -747,4 +748,41 @@ fn source_stamp(
         }
     }
     Some(stamp::verify(&expected, block, &digests))
+}
+
+/// apksig 33+: a v3 signer whose rotation-min-SDK attribute promises a v3.1 block must have one,
+/// targeting the same SDK; a v3.1 block without the attribute on the v3 signer is a warning.
+fn v31_stripping_protection(r: &mut SchemeResult, o: &v2v3::Outcome<'_>, v31: Option<&[u8]>) {
+    let attr = o.signers.iter().find_map(|s| s.rotation_min_sdk);
+    let v31_min = v31.map(|v| v31_min_sdk(v).unwrap_or(33).max(33));
+    match (attr, v31_min) {
+        (Some(a), None) => {
+            r.errors.push(Issue::new(
+                "V31_BLOCK_MISSING",
+                format!(
+                    "The v3 signer indicates key rotation should be supported starting from SDK version {a}, \
+                     but a v3.1 block was not found"
+                ),
+            ));
+            r.verified = false;
+        }
+        (Some(a), Some(m)) if a != m => {
+            r.errors.push(Issue::new(
+                "V31_ROTATION_MIN_SDK_MISMATCH",
+                format!(
+                    "The v3 signer indicates key rotation should be supported starting from SDK version {a}, \
+                     but the v3.1 block targets {m} for rotation"
+                ),
+            ));
+            r.verified = false;
+        }
+        (None, Some(m)) => r.warnings.push(Issue::new(
+            "V31_ROTATION_MIN_SDK_ATTR_MISSING",
+            format!(
+                "APK supports key rotation starting from SDK version {m}, but the v3 block does not contain \
+                 the attribute to enforce this rotation min SDK version"
+            ),
+        )),
+        _ => {}
+    }
 }

@@ -21,6 +21,8 @@ pub(crate) const V2_ID: u32 = 0x6dff_800d;
 pub(crate) const CERT_DIGEST_ENTRY: &str = "stamp-cert-sha256";
 /// Attribute id of the stamp's proof-of-rotation lineage.
 const LINEAGE_ATTR: u32 = 0x9d63_03f7;
+/// Attribute id of the stamp's timestamp (seconds since the epoch, u64 LE; apksig 32+).
+const TIMESTAMP_ATTR: u32 = 0xe43c_5946;
 /// Most signed-scheme records, signatures per record and attributes read.
 const MAX_RECORDS: usize = 64;
 
@@ -38,6 +40,8 @@ pub struct SourceStamp {
     pub cert: Option<CertificateInfo>,
     /// The stamp's proof-of-rotation lineage, oldest first (empty if none).
     pub lineage: Vec<CertificateInfo>,
+    /// When the stamp was made (seconds since the epoch), from its signed timestamp attribute.
+    pub timestamp: Option<u64>,
     /// Why it did not verify, with apksig's codes (`SOURCE_STAMP_DID_NOT_VERIFY`, ...). apksig
     /// reports these as warnings: a bad stamp does not make the APK's signatures fail.
     pub issues: Vec<Issue>,
@@ -283,7 +287,7 @@ pub(crate) fn verify(
             out.issues.push(i);
             return out;
         }
-        if let Err(i) = attributes(attrs, &cert, &mut out) {
+        if let Err(i) = attributes(attrs, cert.raw, &mut out) {
             out.issues.push(i);
             return out;
         }
@@ -294,7 +298,7 @@ pub(crate) fn verify(
 
 /// Reads the signed attributes: the lineage (verified, last certificate = stamp certificate);
 /// unknown attributes are reported as apksig does.
-fn attributes(data: &[u8], cert: &Cert<'_>, out: &mut SourceStamp) -> Result<(), Issue> {
+fn attributes(data: &[u8], cert_raw: &[u8], out: &mut SourceStamp) -> Result<(), Issue> {
     let mut outer = Lp::new(data);
     let bad = |n: usize| {
         Issue::new(
@@ -314,6 +318,26 @@ fn attributes(data: &[u8], cert: &Cert<'_>, out: &mut SourceStamp) -> Result<(),
         let mut ar = Lp::new(a);
         let id = ar.u32().ok_or_else(|| bad(n))?;
         let v = ar.remaining();
+        if id == TIMESTAMP_ATTR {
+            let t = v
+                .get(..8)
+                .filter(|_| v.len() == 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+                .ok_or_else(|| bad(n))?;
+            // apksig reads a signed long: zero or negative is invalid.
+            if t == 0 || t > i64::MAX as u64 {
+                return Err(Issue::new(
+                    "SOURCE_STAMP_INVALID_TIMESTAMP",
+                    format!(
+                        "The source stamp timestamp attribute has an invalid value: {}",
+                        t as i64
+                    ),
+                ));
+            }
+            out.timestamp = Some(t);
+            continue;
+        }
         if id != LINEAGE_ATTR {
             return Err(Issue::new(
                 "SOURCE_STAMP_UNKNOWN_ATTRIBUTE",
@@ -322,7 +346,7 @@ fn attributes(data: &[u8], cert: &Cert<'_>, out: &mut SourceStamp) -> Result<(),
         }
         match parse_lineage(v) {
             Ok(nodes) => {
-                if nodes.last().is_none_or(|l| l.cert.raw != cert.raw) {
+                if nodes.last().is_none_or(|l| l.cert.raw != cert_raw) {
                     return Err(Issue::new(
                         "SOURCE_STAMP_POR_CERT_MISMATCH",
                         "APK signing certificate differs from the associated certificate found in the signer's SigningCertificateLineage.",
@@ -412,6 +436,39 @@ mod tests {
         let bad = verify(&[0; 32], Some(&sample()), &BTreeMap::new());
         assert!(!bad.verified);
         assert_eq!(bad.issues[0].code, "SOURCE_STAMP_MALFORMED_CERTIFICATE");
+    }
+
+    fn attrs(list: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut l = Vec::new();
+        for (id, v) in list {
+            let mut a = id.to_le_bytes().to_vec();
+            a.extend_from_slice(v);
+            l.extend(lp(&a));
+        }
+        lp(&l)
+    }
+
+    #[test]
+    fn timestamp_attribute_is_read_and_checked() {
+        let mut s = SourceStamp::default();
+        let t = 1_700_000_000u64.to_le_bytes();
+        assert!(attributes(&attrs(&[(TIMESTAMP_ATTR, &t)]), b"c", &mut s).is_ok());
+        assert_eq!(s.timestamp, Some(1_700_000_000));
+        let zero = 0u64.to_le_bytes();
+        let e = attributes(&attrs(&[(TIMESTAMP_ATTR, &zero)]), b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_INVALID_TIMESTAMP");
+        let neg = (-5i64).to_le_bytes();
+        let e = attributes(&attrs(&[(TIMESTAMP_ATTR, &neg)]), b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_INVALID_TIMESTAMP");
+        let e = attributes(&attrs(&[(TIMESTAMP_ATTR, &t[..4])]), b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_MALFORMED_ATTRIBUTE");
+        let e = attributes(&attrs(&[(0x1234, b"x")]), b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_UNKNOWN_ATTRIBUTE");
+        let e = attributes(&attrs(&[(LINEAGE_ATTR, &[2, 0, 0, 0])]), b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_MALFORMED_LINEAGE");
+        // Truncated attribute list.
+        let e = attributes(&[9, 0, 0, 0, 1], b"c", &mut s).unwrap_err();
+        assert_eq!(e.code, "SOURCE_STAMP_MALFORMED_ATTRIBUTE");
     }
 
     #[test]

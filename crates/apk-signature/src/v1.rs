@@ -306,7 +306,29 @@ fn read<'a>(archive: &Archive<'a>, e: &Entry) -> Result<std::borrow::Cow<'a, [u8
 
 /// Verifies the JAR signature over `[min, max]`. `found`: v2+ scheme ids found; `supported`: ids the
 /// range can reference (for `X-Android-APK-Signed`).
-pub(crate) fn verify<'a>(
+pub(crate) fn verify(
+    archive: &Archive<'_>,
+    min: u32,
+    max: u32,
+    found: &BTreeSet<u32>,
+    supported: &BTreeSet<u32>,
+) -> Outcome {
+    let mut out = verify_uncapped(archive, min, max, found, supported);
+    for list in [&mut out.errors, &mut out.warnings] {
+        if list.len() > MAX_ERRORS + 1 {
+            let mut capped = Capped::default();
+            for i in list.drain(..) {
+                capped.push(i);
+            }
+            *list = capped.into_issues();
+        }
+    }
+    out
+}
+
+/// [`verify`] before the error lists are capped (they are bounded by the number of entries, or
+/// already capped where a manifest could make them longer).
+fn verify_uncapped<'a>(
     archive: &Archive<'a>,
     min: u32,
     max: u32,
@@ -558,7 +580,26 @@ pub(crate) fn verify<'a>(
     if !out.errors.is_empty() {
         return out;
     }
-    let results: Vec<Vec<Issue>> = to_digest
+    let results = verify_entry_digests(archive, &to_digest);
+    for r in results {
+        out.errors.extend(r);
+    }
+    if !out.errors.is_empty() {
+        return out;
+    }
+    out.signers = remaining.into_iter().map(|(s, _)| s).collect();
+    out.verified = true;
+    out
+}
+
+/// Entries to check: each with the digests its manifest section names.
+type EntryDigests<'e> = [(&'e Entry, Vec<NamedDigest>)];
+
+/// Checks every entry's data against its manifest digests (in parallel over entries); one list of
+/// errors per entry. This is the only place v1 inflates entry data: a caller that already holds
+/// inflated entries (e.g. DEX files) can hand their digests in here.
+fn verify_entry_digests(archive: &Archive<'_>, to_digest: &EntryDigests<'_>) -> Vec<Vec<Issue>> {
+    to_digest
         .par_iter()
         .map(|(e, expected)| {
             let data = match read(archive, e) {
@@ -584,16 +625,7 @@ pub(crate) fn verify<'a>(
             }
             errs
         })
-        .collect();
-    for r in results {
-        out.errors.extend(r);
-    }
-    if !out.errors.is_empty() {
-        return out;
-    }
-    out.signers = remaining.into_iter().map(|(s, _)| s).collect();
-    out.verified = true;
-    out
+        .collect()
 }
 
 fn digest_needed(name: &str) -> bool {

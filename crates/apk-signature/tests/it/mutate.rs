@@ -167,27 +167,33 @@ pub(crate) fn parse_scheme(value: &[u8], v3: bool) -> Vec<SignerV> {
     out
 }
 
+/// The signed-data encoding of a v2/v3 signer (what its signatures cover).
+pub(crate) fn signed_data(s: &SignerV) -> Vec<u8> {
+    let mut digests = Vec::new();
+    for (id, d) in &s.digests {
+        let mut x = id.to_le_bytes().to_vec();
+        x.extend(lp(d));
+        digests.extend(lp(&x));
+    }
+    let mut certs = Vec::new();
+    for c in &s.certs {
+        certs.extend(lp(c));
+    }
+    let mut sd = lp(&digests);
+    sd.extend(lp(&certs));
+    if let Some((a, b)) = s.sd_minmax {
+        sd.extend(a.to_le_bytes());
+        sd.extend(b.to_le_bytes());
+    }
+    sd.extend(lp(&s.attrs));
+    sd.extend(&s.sd_tail);
+    sd
+}
+
 pub(crate) fn build_scheme(signers: &[SignerV]) -> Vec<u8> {
     let mut list = Vec::new();
     for s in signers {
-        let mut digests = Vec::new();
-        for (id, d) in &s.digests {
-            let mut x = id.to_le_bytes().to_vec();
-            x.extend(lp(d));
-            digests.extend(lp(&x));
-        }
-        let mut certs = Vec::new();
-        for c in &s.certs {
-            certs.extend(lp(c));
-        }
-        let mut sd = lp(&digests);
-        sd.extend(lp(&certs));
-        if let Some((a, b)) = s.sd_minmax {
-            sd.extend(a.to_le_bytes());
-            sd.extend(b.to_le_bytes());
-        }
-        sd.extend(lp(&s.attrs));
-        sd.extend(&s.sd_tail);
+        let sd = signed_data(s);
         let mut sigs = Vec::new();
         for (id, d) in &s.sigs {
             let mut x = id.to_le_bytes().to_vec();
@@ -622,6 +628,31 @@ fn make_issue11(dir: &Path, put: &mut dyn FnMut(&str, u32, Vec<u8>)) {
             assemble(&p)
         });
     }
+    // v3.1 stripped: the v3 signer carries the rotation-min-SDK attribute (0x559f8b02, value 33)
+    // but there is no v3.1 block. Re-signed with openssl (RSA PKCS #1 SHA-256, id 0x0103).
+    put(
+        "m-v3-rsa2048-v31-stripped",
+        28,
+        edit_scheme(&load("v3-rsa2048"), V3, |s| {
+            let mut attr = 0x559f_8b02u32.to_le_bytes().to_vec();
+            attr.extend(33u32.to_le_bytes());
+            s[0].attrs.extend(lp(&attr));
+            let sd = signed_data(&s[0]);
+            let sd_path = dir.join(format!("sd-{}.bin", std::process::id()));
+            std::fs::write(&sd_path, &sd).unwrap();
+            let out = Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(keys.join("rsa2048.key.pem"))
+                .arg(&sd_path)
+                .output()
+                .expect("openssl");
+            assert!(out.status.success());
+            let _ = std::fs::remove_file(&sd_path);
+            assert_eq!(s[0].sigs.len(), 1);
+            assert_eq!(s[0].sigs[0].0, 0x0103);
+            s[0].sigs[0].1 = out.stdout;
+        }),
+    );
     // Malformed inner structure with consistent outer lengths: signed-digest list cut short.
     put(
         "m-v2-stamp-digests-malformed",
