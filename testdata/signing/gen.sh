@@ -57,6 +57,7 @@ for min in 14 18 21 24 28; do
 done
 cp "$W/base14.apk" "$A/unsigned.apk"
 echo "unsigned.apk 14" >> "$OUT/index.txt"
+for min in 24 28; do cp "$W/base$min.apk" "$A/unsigned$min.apk"; echo "unsigned$min.apk $min" >> "$OUT/index.txt"; done
 
 signer() { echo "--key $K/$1.pk8 --cert $K/$1.der"; }
 sign() { # out minSdk flags...
@@ -105,4 +106,86 @@ sign v123-stamp.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-
 # Same content signed by another key: its .RSA is swapped into v1-rsa2048.apk by the mutator.
 sign v1-rsa2048b-src.apk 14 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false \
     $(signer rsa2048b)
+
+# ---- issue 11: fixtures made the way *other* tools make them ----------------------------------------
+# Names with other string types: PrintableString (string_mask nombstr) and double white space; the
+# Rust mutator re-types/re-cases the SignerInfo's copy of the issuer (m-v1-pstr-*).
+cat > "$W/nombstr.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+string_mask = nombstr
+prompt = no
+[dn]
+C = DE
+O = Interdict  Test
+CN = Printable Signer
+CNF
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/pstr.pem" 2>/dev/null
+openssl req -new -x509 -key "$W/pstr.pem" -out "$W/pstr.crt.pem" -days 9000 -sha256 -config "$W/nombstr.cnf"
+openssl x509 -in "$W/pstr.crt.pem" -outform DER -out "$K/pstr.der"
+openssl pkcs8 -topk8 -nocrypt -in "$W/pstr.pem" -outform DER -out "$K/pstr.pk8"
+# A serial number with the high bit set (DER: a leading zero byte).
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/serialhi.pem" 2>/dev/null
+openssl req -new -x509 -key "$W/serialhi.pem" -out "$W/serialhi.crt.pem" -days 9000 -sha256 \
+    -set_serial 0x8badf00ddeadbeef8badf00ddeadbeef -subj "/C=DE/O=Interdict Test/CN=serialhi"
+openssl x509 -in "$W/serialhi.crt.pem" -outform DER -out "$K/serialhi.der"
+openssl pkcs8 -topk8 -nocrypt -in "$W/serialhi.pem" -outform DER -out "$K/serialhi.pk8"
+# The private key of rsa2048, PEM, for the negative-modulus certificate made by the mutator.
+cp "$W/rsa2048.pem" "$K/rsa2048.key.pem"
+sign v1-pstr.apk 14 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer pstr)
+sign v123-pstr.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true $(signer pstr)
+sign v1-serialhi.apk 14 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer serialhi)
+sign v123-serialhi.apk 14 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true $(signer serialhi)
+# Java's jarsigner as a second v1 signer (PKCS #12 keystores; signed attributes, its own .SF layout).
+for k in rsa2048 ec256 pstr serialhi; do
+    openssl pkcs12 -export -inkey "$W/$k.pem" -in "$W/$k.crt.pem" -out "$W/$k.p12" -passout pass:interdict -name $k
+done
+jsign() { # out base minSdk key jarsigner-flags...
+    out=$1; base=$2; min=$3; k=$4; shift 4
+    # shellcheck disable=SC2068
+    jarsigner -J-Duser.language=en -keystore "$W/$k.p12" -storetype PKCS12 -storepass interdict $@ \
+        -signedjar "$A/$out" "$W/$base.apk" $k >/dev/null
+    echo "$out $min" >> "$OUT/index.txt"
+}
+# jarsigner always adds signed attributes, which Android < 19 cannot verify: the minSdk 14/18 ones fail.
+jsign jarsigner-rsa2048-sha1.apk base14 14 rsa2048 -digestalg SHA-1 -sigalg SHA1withRSA
+jsign jarsigner-ec256-min18.apk base18 18 ec256
+jsign jarsigner-rsa2048.apk base24 24 rsa2048
+jsign jarsigner-ec256.apk base24 24 ec256
+jsign jarsigner-pstr.apk base24 24 pstr
+jsign jarsigner-serialhi.apk base24 24 serialhi
+jsign jarsigner-rsa2048-sha1-min24.apk base24 24 rsa2048 -digestalg SHA-1 -sigalg SHA1withRSA
+# No uses-sdk at all (minSdk 1), and apksigner --min-sdk-version 1.
+mkdir -p "$W/nosdk"
+grep -v uses-sdk "$HERE/AndroidManifest.xml.in" > "$W/nosdk/AndroidManifest.xml"
+aapt package -f -0 bin -M "$W/nosdk/AndroidManifest.xml" -I "$FW" -A "$W/assets" -F "$W/rawnosdk.apk" >/dev/null
+zipalign -f 4 "$W/rawnosdk.apk" "$W/basenosdk.apk"
+apksigner sign --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer rsa2048) \
+    --out "$A/v1-nosdk-rsa2048.apk" "$W/basenosdk.apk"; echo "v1-nosdk-rsa2048.apk 1" >> "$OUT/index.txt"
+apksigner sign --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled true $(signer rsa3072) \
+    --out "$A/v123-nosdk-rsa3072.apk" "$W/basenosdk.apk"; echo "v123-nosdk-rsa3072.apk 1" >> "$OUT/index.txt"
+jsign jarsigner-nosdk-rsa2048-sha1.apk basenosdk 1 rsa2048 -digestalg SHA-1 -sigalg SHA1withRSA
+for b in 14 18 24; do
+    apksigner sign --min-sdk-version 1 --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled false \
+        $(signer rsa2048) --out "$A/v12-minsdk1-on-$b.apk" "$W/base$b.apk"
+    echo "v12-minsdk1-on-$b.apk $b" >> "$OUT/index.txt"
+done
+apksigner sign --min-sdk-version 1 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false \
+    $(signer rsa4096) --out "$A/v1-minsdk1-rsa4096.apk" "$W/base18.apk"; echo "v1-minsdk1-rsa4096.apk 18" >> "$OUT/index.txt"
+# targetSdkVersion 30: v1 alone is not enough (MIN_SIG_SCHEME_FOR_TARGET_SDK_NOT_MET). Third index field: target.
+mkdir -p "$W/t30"
+sed -e "s/@MIN@/21/" -e 's/targetSdkVersion="28"/targetSdkVersion="30"/' "$HERE/AndroidManifest.xml.in" > "$W/t30/AndroidManifest.xml"
+aapt package -f -0 bin -M "$W/t30/AndroidManifest.xml" -I "$FW" -A "$W/assets" -F "$W/rawt30.apk" >/dev/null
+zipalign -f 4 "$W/rawt30.apk" "$W/baset30.apk"
+apksigner sign --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false $(signer rsa2048) \
+    --out "$A/v1-target30.apk" "$W/baset30.apk"; echo "v1-target30.apk 21 30" >> "$OUT/index.txt"
+apksigner sign --v1-signing-enabled true --v2-signing-enabled true --v3-signing-enabled false $(signer rsa2048) \
+    --out "$A/v12-target30.apk" "$W/baset30.apk"; echo "v12-target30.apk 21 30" >> "$OUT/index.txt"
+# More source stamps (v2 only, v1 only, EC stamp key); bad stamps are made by the mutator.
+sign v2-stamp.apk 24 --v1-signing-enabled false --v2-signing-enabled true --v3-signing-enabled false \
+    $(signer rsa2048) --stamp-signer $(signer rsa3072)
+sign v1-stamp.apk 14 --v1-signing-enabled true --v2-signing-enabled false --v3-signing-enabled false \
+    $(signer rsa2048) --stamp-signer $(signer rsa2048b)
+sign v3-stamp.apk 28 --v1-signing-enabled false --v2-signing-enabled false --v3-signing-enabled true \
+    $(signer ec256) --stamp-signer $(signer rsa2048b)
 rm -rf "$W"

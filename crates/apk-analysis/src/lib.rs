@@ -145,6 +145,7 @@ pub fn assess_with_file(
         min_sdk: parsed.app.min_sdk.unwrap_or(1),
         max_sdk: apk_signature::LATEST,
         target_sdk: parsed.app.target_sdk,
+        ..apk_signature::Options::default()
     };
     // Verification is bound by hashing the whole file; it runs beside the DEX reading.
     let (code, signing) = std::thread::scope(|scope| {

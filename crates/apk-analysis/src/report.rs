@@ -287,8 +287,27 @@ pub struct Signing {
     pub signers: Vec<SignerCertificate>,
     /// The v3 proof-of-rotation lineage, oldest first.
     pub lineage: Vec<SignerCertificate>,
-    /// Whether a source stamp block is present (not verified).
+    /// Whether a source stamp is present (stamp block or `stamp-cert-sha256` entry).
     pub source_stamp: bool,
+    /// The source stamp, verified as apksig verifies it, with its signer reported separately from
+    /// the APK's signers; `null` when the APK has no stamp.
+    pub stamp: Option<SourceStamp>,
+}
+
+/// A source stamp (the distribution channel's signature over the APK's signed digests).
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStamp {
+    /// The stamp's certificate matches `stamp-cert-sha256` and its signatures verified. A stamp that
+    /// does not verify does not change the APK's verdict (as in Android), only this flag.
+    pub verified: bool,
+    /// The stamp signer's certificate (SHA-256 over its bytes as stored, subject, ...).
+    pub signer: Option<SignerCertificate>,
+    /// The stamp's proof-of-rotation lineage, oldest first.
+    pub lineage: Vec<SignerCertificate>,
+    /// When the stamp was made (seconds since the epoch), from its signed timestamp attribute.
+    pub timestamp: Option<u64>,
+    /// Why it did not verify, with apksig's codes (`SOURCE_STAMP_DID_NOT_VERIFY`, ...).
+    pub issues: Vec<SigningIssue>,
 }
 
 /// The four signature schemes.

@@ -4,7 +4,9 @@
 
 use apk_signature::{CertificateInfo, SchemeResult, SigningReport};
 
-use crate::report::{SchemeStatus, SignerCertificate, Signing, SigningIssue, SigningSchemes};
+use crate::report::{
+    SchemeStatus, SignerCertificate, Signing, SigningIssue, SigningSchemes, SourceStamp,
+};
 use crate::risk::{SignerCert, SignerFacts};
 
 fn scheme(r: &SchemeResult) -> SchemeStatus {
@@ -73,6 +75,13 @@ pub(crate) fn section(r: &SigningReport) -> Signing {
             .map(|l| cert(Some(l.scheme.as_str()), &l.cert))
             .collect(),
         source_stamp: r.source_stamp,
+        stamp: r.stamp.as_ref().map(|s| SourceStamp {
+            verified: s.verified,
+            signer: s.cert.as_ref().map(|c| cert(None, c)),
+            lineage: s.lineage.iter().map(|c| cert(None, c)).collect(),
+            timestamp: s.timestamp,
+            issues: issues(&s.issues),
+        }),
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct Cert<'a> {
     pub(crate) raw: &'a [u8],
     /// Serial number magnitude bytes (as stored, sign ignored).
     pub(crate) serial: &'a [u8],
+    /// Serial number INTEGER contents as stored (two's complement).
+    pub(crate) serial_raw: &'a [u8],
     /// Issuer Name, stored encoding.
     pub(crate) issuer_raw: &'a [u8],
     /// Subject Name, stored encoding.
@@ -98,6 +100,7 @@ impl<'a> Cert<'a> {
         Some(Cert {
             raw,
             serial: unsigned_bytes(serial.content),
+            serial_raw: serial.content,
             issuer_raw: issuer.raw,
             subject_raw: subject.raw,
             not_before,
@@ -209,4 +212,66 @@ pub(crate) fn parse_cert_set(content: &[u8]) -> Option<Vec<Cert<'_>>> {
         out.push(Cert::parse(t.raw)?);
     }
     Some(out)
+}
+
+/// DER length octets.
+fn der_len(n: usize, out: &mut Vec<u8>) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        let sig = bytes.get(skip..).unwrap_or(&[]);
+        out.push(0x80 | sig.len() as u8);
+        out.extend_from_slice(sig);
+    }
+}
+
+fn der(tag: u8, content: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    der_len(content.len(), out);
+    out.extend_from_slice(content);
+}
+
+/// The public-key encoding apksig compares with a v2/v3 signer's `public key` field
+/// (`ApkSigningBlockUtils.encodePublicKey`): the certificate's SubjectPublicKeyInfo as stored,
+/// except that an RSA key whose modulus is encoded as a negative INTEGER is re-encoded with a
+/// leading zero byte (a positive modulus), as Android does for such certificates.
+pub(crate) fn android_public_key_encoding(spki: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let fixed = (|| {
+        let seq = parse_one(spki)?;
+        let mut r = seq.children();
+        let alg = r.expect(tag::SEQUENCE)?;
+        if oid_string(alg.children().expect(tag::OID)?.content) != "1.2.840.113549.1.1.1" {
+            return None;
+        }
+        let bits = r.expect(tag::BIT_STRING)?;
+        let (&unused, key) = bits.content.split_first()?;
+        let k = parse_one(key)?;
+        let mut kr = k.children();
+        let n = kr.expect(tag::INTEGER)?;
+        let e = kr.expect(tag::INTEGER)?;
+        if n.content.first().is_none_or(|&b| b & 0x80 == 0) {
+            return None; // not negative: compared as stored
+        }
+        let mut modulus = vec![0u8];
+        modulus.extend_from_slice(n.content);
+        let mut rsa = Vec::with_capacity(modulus.len() + e.raw.len() + 8);
+        der(tag::INTEGER, &modulus, &mut rsa);
+        rsa.extend_from_slice(e.raw);
+        let mut rsa_seq = Vec::with_capacity(rsa.len() + 6);
+        der(tag::SEQUENCE, &rsa, &mut rsa_seq);
+        let mut bit_content = vec![unused];
+        bit_content.extend_from_slice(&rsa_seq);
+        let mut body = alg.raw.to_vec();
+        der(tag::BIT_STRING, &bit_content, &mut body);
+        let mut out = Vec::with_capacity(body.len() + 6);
+        der(tag::SEQUENCE, &body, &mut out);
+        Some(out)
+    })();
+    match fixed {
+        Some(v) => Cow::Owned(v),
+        None => Cow::Borrowed(spki),
+    }
 }

@@ -9,8 +9,10 @@ use crate::asn1::{oid_string, parse_one, tag, unsigned_bytes};
 
 /// Largest RSA modulus accepted (apksig's corpus goes up to 16384 bits).
 const MAX_RSA_BITS: usize = 16384;
-/// Largest DSA prime accepted.
-const MAX_DSA_BITS: u64 = 8192;
+/// Largest DSA prime accepted (FIPS 186-4 stops at 3072 bits).
+const MAX_DSA_P_BITS: u64 = 3072;
+/// Largest DSA subgroup order accepted (FIPS 186-4: 160, 224 or 256 bits).
+const MAX_DSA_Q_BITS: u64 = 256;
 
 /// A message digest algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +175,7 @@ impl PublicKey {
                 let g = big(pr.expect(tag::INTEGER))?;
                 let y = big(parse_one(key_bytes).filter(|t| t.tag == tag::INTEGER))?;
                 let pbits = pp.bits() as u64;
-                if pbits > MAX_DSA_BITS || q.bits() as u64 > MAX_DSA_BITS {
+                if pbits > MAX_DSA_P_BITS || q.bits() as u64 > MAX_DSA_Q_BITS {
                     return None;
                 }
                 let comps = dsa::Components::from_components(pp, q, g).ok()?;
@@ -273,5 +275,63 @@ impl PublicKey {
             }
             _ => Err(format!("{kind:?} signature with a {:?} key", self.kind())),
         }
+    }
+}
+
+#[cfg(test)]
+mod dsa_bounds {
+    use super::*;
+
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut o = vec![tag];
+        let n = content.len();
+        if n < 0x80 {
+            o.push(n as u8);
+        } else {
+            o.extend([0x82, (n >> 8) as u8, n as u8]);
+        }
+        o.extend_from_slice(content);
+        o
+    }
+
+    /// The magnitude bytes of a number of exactly `bits` bits (top bit set), odd or even.
+    fn num(bits: usize, odd: bool) -> Vec<u8> {
+        let mut v = vec![0x5a; bits / 8];
+        v[0] = 0x80;
+        let l = v.len() - 1;
+        v[l] = if odd { 0x5b } else { 0x5a };
+        v
+    }
+
+    fn int(magnitude: &[u8]) -> Vec<u8> {
+        let mut c = vec![0];
+        c.extend_from_slice(magnitude);
+        der(0x02, &c)
+    }
+
+    /// DSA parameters the `dsa` crate accepts: y = p - 1 and an even q, so y^q = 1 (mod p).
+    fn dsa_spki(p_bits: usize, q_bits: usize) -> Vec<u8> {
+        let p = num(p_bits, true);
+        let y = num(p_bits, false); // p - 1
+        let mut params = int(&p);
+        params.extend(int(&num(q_bits, false)));
+        params.extend(der(0x02, &[2]));
+        let mut alg = der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01]);
+        alg.extend(der(0x30, &params));
+        let mut bits = vec![0];
+        bits.extend(int(&y));
+        let mut body = der(0x30, &alg);
+        body.extend(der(0x03, &bits));
+        der(0x30, &body)
+    }
+
+    #[test]
+    fn dsa_parameters_beyond_fips_186_are_refused() {
+        assert!(PublicKey::from_spki(&dsa_spki(2048, 256)).is_some());
+        assert!(PublicKey::from_spki(&dsa_spki(3072, 256)).is_some());
+        // Before: anything up to 8192 bits for p and for q.
+        assert!(PublicKey::from_spki(&dsa_spki(4096, 256)).is_none());
+        assert!(PublicKey::from_spki(&dsa_spki(2048, 512)).is_none());
+        assert!(PublicKey::from_spki(&dsa_spki(8192, 8192)).is_none());
     }
 }

@@ -36,6 +36,8 @@ mod block;
 mod cert;
 mod crypto;
 mod digest;
+mod name;
+mod stamp;
 mod v1;
 mod v2v3;
 
@@ -43,6 +45,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use apk_zip::Archive;
+
+pub use stamp::{SourceStamp, StampError};
 
 /// The newest API level, for `max_sdk` ("no upper bound"). Larger values are clamped to it.
 pub const LATEST: u32 = i32::MAX as u32;
@@ -194,8 +198,11 @@ pub struct SigningReport {
     pub signers: Vec<Signer>,
     /// The proof-of-rotation lineage of the newest verified v3.1/v3 signer (oldest first).
     pub lineage: Vec<LineageEntry>,
-    /// A source stamp is present (block pair or `stamp-cert-sha256` entry); it is not verified.
+    /// A source stamp is present (block pair or `stamp-cert-sha256` entry); see [`Self::stamp`].
     pub source_stamp: bool,
+    /// The source stamp, verified as apksig does, when a `stamp-cert-sha256` entry or a stamp
+    /// block is present. Its signer is reported here, separately from the APK's signers.
+    pub stamp: Option<SourceStamp>,
     /// The APK Signing Block, when one was found.
     pub signing_block: Option<SigningBlockInfo>,
 }
@@ -250,6 +257,25 @@ pub struct Options {
     pub max_sdk: u32,
     /// The manifest's targetSdkVersion: 30+ requires v2 or newer (`MIN_SIG_SCHEME_FOR_TARGET_SDK_NOT_MET`).
     pub target_sdk: Option<u32>,
+    /// Evaluate the JAR (v1) signature even where Android would not consult it (the whole range is
+    /// at API 24+ and a v2/v3 signature verified, or the verdict was already decided). Off by
+    /// default: v1 is then reported as present but not evaluated, and costs nothing.
+    pub always_check_v1: bool,
+    /// Fail the verdict when a source stamp is present but does not verify. Off by default, as in
+    /// Android and apksigner, where a bad stamp is only a warning.
+    pub require_valid_stamp: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_sdk: 1,
+            max_sdk: LATEST,
+            target_sdk: None,
+            always_check_v1: false,
+            require_valid_stamp: false,
+        }
+    }
 }
 
 /// Shared state: the input, the layout and the content-digest cache.
@@ -296,7 +322,7 @@ pub fn verify(archive: &Archive<'_>, min_sdk: u32, max_sdk: u32) -> SigningRepor
         &Options {
             min_sdk,
             max_sdk,
-            target_sdk: None,
+            ..Options::default()
         },
     )
 }
@@ -409,6 +435,7 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
             let hi = v3_max.max(lo);
             let o = v2v3::verify(v2v3::Kind::V3, v, &ctx, lo, hi, &found, &supported);
             v3_outcome_into(&mut rep.v3, &o);
+            v31_stripping_protection(&mut rep.v3, &o, v31b);
             if verdict.is_none() {
                 rep.v3.checked = true;
                 found.insert(3);
@@ -461,9 +488,18 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
             found_for_v1.insert(3);
         }
     }
-    let v1o = v1::verify(archive, min, max, &found_for_v1, &supported);
+    let v1o = if v1_counts || opts.always_check_v1 {
+        let o = v1::verify(archive, min, max, &found_for_v1, &supported);
+        rep.v1.evaluated = true;
+        o
+    } else {
+        // Android does not consult v1 here: say whether it is there, and do no work on it.
+        v1::Outcome {
+            present: v1::present(archive),
+            ..v1::Outcome::default()
+        }
+    };
     rep.v1.present = v1o.present;
-    rep.v1.evaluated = true;
     rep.v1.verified = v1o.verified;
     rep.v1.errors = v1o.errors.clone();
     rep.v1.warnings = v1o.warnings.clone();
@@ -539,7 +575,13 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
             }
         }
         if let Some(t) = opts.target_sdk {
-            if t >= 30 && !found.contains(&2) && !found.contains(&3) && !found.contains(&31) {
+            // apksig enforces it only when the range reaches the target SDK.
+            if t >= 30
+                && max >= t
+                && !found.contains(&2)
+                && !found.contains(&3)
+                && !found.contains(&31)
+            {
                 errs.push(Issue::new(
                     "MIN_SIG_SCHEME_FOR_TARGET_SDK_NOT_MET",
                     format!("Target SDK version {t} requires a minimum of signature scheme v2"),
@@ -548,6 +590,19 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
         }
         if !errs.is_empty() {
             verdict = Some(errs);
+        }
+    }
+    // Source stamp: over the content digests of every scheme that counted.
+    rep.stamp = source_stamp(
+        archive,
+        pair(stamp::V2_ID),
+        &rep,
+        v2_out.as_ref(),
+        v3_out.as_ref(),
+    );
+    if opts.require_valid_stamp && verdict.is_none() {
+        if let Some(s) = rep.stamp.as_ref().filter(|s| !s.verified) {
+            verdict = Some(s.issues.clone());
         }
     }
     rep.verified = verdict.is_none();
@@ -619,4 +674,115 @@ fn v31_min_sdk(value: &[u8]) -> Option<u32> {
         lo = Some(lo.map_or(m, |x| x.min(m)));
     }
     lo
+}
+
+/// Content digests of a v2/v3 outcome by apksig's content-digest id (1 chunked SHA-256,
+/// 2 chunked SHA-512, 3 verity), as claimed in the signers' signed data.
+fn claimed_digests(o: &v2v3::Outcome<'_>) -> std::collections::BTreeMap<u32, Vec<u8>> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in &o.signers {
+        for &(id, d) in &s.digests {
+            let cid = match id {
+                0x0421 | 0x0423 | 0x0425 => 3,
+                _ => match v2v3::sig_alg(id).map(|a| a.content) {
+                    Some(digest::ContentDigest::ChunkedSha256) => 1,
+                    Some(digest::ContentDigest::ChunkedSha512) => 2,
+                    None => continue,
+                },
+            };
+            m.insert(cid, d.to_vec());
+        }
+    }
+    m
+}
+
+/// Verifies the source stamp, if there is one (see [`stamp`]).
+fn source_stamp(
+    archive: &Archive<'_>,
+    block: Option<&[u8]>,
+    rep: &SigningReport,
+    v2: Option<&v2v3::Outcome<'_>>,
+    v3: Option<&v2v3::Outcome<'_>>,
+) -> Option<SourceStamp> {
+    let Some(entry) = archive.find(stamp::CERT_DIGEST_ENTRY) else {
+        return block.map(|_| SourceStamp {
+            block: true,
+            issues: vec![Issue::new(
+                "SOURCE_STAMP_SIGNATURE_BLOCK_WITHOUT_CERT_DIGEST",
+                "A source stamp signature block was found without a corresponding certificate digest in the APK",
+            )],
+            ..SourceStamp::default()
+        });
+    };
+    let expected = match archive.read(entry) {
+        Ok(d) => d,
+        Err(e) => {
+            return Some(SourceStamp {
+                digest_entry: true,
+                block: block.is_some(),
+                issues: vec![Issue::new(
+                    "MALFORMED_APK",
+                    format!(
+                        "Malformed APK; cannot read {}: {e}",
+                        stamp::CERT_DIGEST_ENTRY
+                    ),
+                )],
+                ..SourceStamp::default()
+            })
+        }
+    };
+    let mut digests = std::collections::BTreeMap::new();
+    if let Some(o) = v3.filter(|_| rep.v3.checked) {
+        digests.insert(3, claimed_digests(o));
+    }
+    if let Some(o) = v2.filter(|_| rep.v2.checked) {
+        digests.insert(2, claimed_digests(o));
+    }
+    if rep.v1.checked {
+        if let Some(m) = archive.find("META-INF/MANIFEST.MF") {
+            if let Ok(bytes) = archive.read(m) {
+                let mut d = std::collections::BTreeMap::new();
+                d.insert(4, crypto::HashAlg::Sha256.digest(&bytes));
+                digests.insert(1, d);
+            }
+        }
+    }
+    Some(stamp::verify(&expected, block, &digests))
+}
+
+/// apksig 33+: a v3 signer whose rotation-min-SDK attribute promises a v3.1 block must have one,
+/// targeting the same SDK; a v3.1 block without the attribute on the v3 signer is a warning.
+fn v31_stripping_protection(r: &mut SchemeResult, o: &v2v3::Outcome<'_>, v31: Option<&[u8]>) {
+    let attr = o.signers.iter().find_map(|s| s.rotation_min_sdk);
+    let v31_min = v31.map(|v| v31_min_sdk(v).unwrap_or(33).max(33));
+    match (attr, v31_min) {
+        (Some(a), None) => {
+            r.errors.push(Issue::new(
+                "V31_BLOCK_MISSING",
+                format!(
+                    "The v3 signer indicates key rotation should be supported starting from SDK version {a}, \
+                     but a v3.1 block was not found"
+                ),
+            ));
+            r.verified = false;
+        }
+        (Some(a), Some(m)) if a != m => {
+            r.errors.push(Issue::new(
+                "V31_ROTATION_MIN_SDK_MISMATCH",
+                format!(
+                    "The v3 signer indicates key rotation should be supported starting from SDK version {a}, \
+                     but the v3.1 block targets {m} for rotation"
+                ),
+            ));
+            r.verified = false;
+        }
+        (None, Some(m)) => r.warnings.push(Issue::new(
+            "V31_ROTATION_MIN_SDK_ATTR_MISSING",
+            format!(
+                "APK supports key rotation starting from SDK version {m}, but the v3 block does not contain \
+                 the attribute to enforce this rotation min SDK version"
+            ),
+        )),
+        _ => {}
+    }
 }

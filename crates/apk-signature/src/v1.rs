@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use apk_zip::{Archive, Entry};
 use rayon::prelude::*;
 
-use crate::asn1::{oid_string, parse_one, tag, unsigned_bytes, Reader};
+use crate::asn1::{oid_string, parse_one, tag, Reader};
 use crate::cert::parse_cert_set;
 use crate::crypto::{HashAlg, KeyKind, SigKind};
 use crate::{CertificateInfo, Issue};
@@ -16,6 +16,10 @@ pub(crate) const MAX_SIGNERS: usize = 10;
 const JB_MR2: u32 = 18;
 const KITKAT: u32 = 19;
 const N: u32 = 24;
+/// Most errors kept per verification; the rest are counted in one `JAR_SIG_ERRORS_OMITTED` issue.
+pub(crate) const MAX_ERRORS: usize = 64;
+/// Most SignerInfos of one signature block tried (real blocks have one).
+pub(crate) const MAX_SIGNER_INFOS: usize = 16;
 
 /// One parsed manifest-format section.
 #[derive(Debug, Clone)]
@@ -38,14 +42,65 @@ impl Section {
 }
 
 /// Parses JAR manifest format (`.MF` / `.SF`): the main section and the individual sections.
+#[cfg(test)]
 fn parse_manifest(data: &[u8]) -> (Option<Section>, Vec<Section>) {
-    let mut p = ManifestParser { data, pos: 0 };
-    let main = p.read_section();
-    let mut rest = Vec::new();
-    while let Some(s) = p.read_section() {
-        rest.push(s);
+    let mut p = sections(data);
+    let main = p.next();
+    (main, p.collect())
+}
+
+/// The sections of a manifest-format file, one at a time (the first is the main section): work
+/// and memory stay linear in the file, whatever the number of sections.
+fn sections(data: &[u8]) -> ManifestParser<'_> {
+    ManifestParser { data, pos: 0 }
+}
+
+impl Iterator for ManifestParser<'_> {
+    type Item = Section;
+    fn next(&mut self) -> Option<Section> {
+        self.read_section()
     }
-    (main, rest)
+}
+
+/// Errors with a cap: the first [`MAX_ERRORS`] are kept, the rest only counted.
+#[derive(Debug, Default)]
+struct Capped {
+    kept: Vec<Issue>,
+    omitted: usize,
+}
+
+impl Capped {
+    fn push(&mut self, i: Issue) {
+        if self.kept.len() < MAX_ERRORS {
+            self.kept.push(i);
+        } else {
+            self.omitted += 1;
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+    fn into_issues(mut self) -> Vec<Issue> {
+        if self.omitted > 0 {
+            self.kept.push(Issue::new(
+                "JAR_SIG_ERRORS_OMITTED",
+                format!("{} more errors of the same kinds omitted", self.omitted),
+            ));
+        }
+        self.kept
+    }
+}
+
+/// Whether the APK carries a JAR signature (a manifest and at least one `.SF`), without reading it.
+pub(crate) fn present(archive: &Archive<'_>) -> bool {
+    let mut manifest = false;
+    let mut sf = false;
+    for e in archive.entries() {
+        let n = e.name.as_slice();
+        manifest |= n == MANIFEST.as_bytes();
+        sf |= n.starts_with(b"META-INF/") && n.ends_with(b".SF");
+    }
+    manifest && sf
 }
 
 struct ManifestParser<'a> {
@@ -251,7 +306,29 @@ fn read<'a>(archive: &Archive<'a>, e: &Entry) -> Result<std::borrow::Cow<'a, [u8
 
 /// Verifies the JAR signature over `[min, max]`. `found`: v2+ scheme ids found; `supported`: ids the
 /// range can reference (for `X-Android-APK-Signed`).
-pub(crate) fn verify<'a>(
+pub(crate) fn verify(
+    archive: &Archive<'_>,
+    min: u32,
+    max: u32,
+    found: &BTreeSet<u32>,
+    supported: &BTreeSet<u32>,
+) -> Outcome {
+    let mut out = verify_uncapped(archive, min, max, found, supported);
+    for list in [&mut out.errors, &mut out.warnings] {
+        if list.len() > MAX_ERRORS + 1 {
+            let mut capped = Capped::default();
+            for i in list.drain(..) {
+                capped.push(i);
+            }
+            *list = capped.into_issues();
+        }
+    }
+    out
+}
+
+/// [`verify`] before the error lists are capped (they are bounded by the number of entries, or
+/// already capped where a manifest could make them longer).
+fn verify_uncapped<'a>(
     archive: &Archive<'a>,
     min: u32,
     max: u32,
@@ -262,14 +339,16 @@ pub(crate) fn verify<'a>(
     let entries = archive.entries();
     // Duplicate names.
     let mut seen = HashSet::new();
+    let mut dups = Capped::default();
     for e in entries {
         if !seen.insert(e.name.as_slice()) {
-            out.errors.push(Issue::new(
+            dups.push(Issue::new(
                 "JAR_SIG_DUPLICATE_ZIP_ENTRY",
                 format!("Duplicate entry: {}", e.name_lossy()),
             ));
         }
     }
+    out.errors = dups.into_issues();
     let mut manifest_entry = None;
     let mut sf_entries: HashMap<String, &Entry> = HashMap::new();
     let mut block_entries: Vec<(String, &Entry)> = Vec::new();
@@ -299,6 +378,12 @@ pub(crate) fn verify<'a>(
         ));
         return out;
     };
+    // No signature files at all: nothing to verify the manifest against, so do no work on it.
+    if sf_entries.is_empty() || block_entries.is_empty() {
+        out.errors
+            .push(Issue::new("JAR_SIG_NO_SIGNATURES", "No JAR signatures"));
+        return out;
+    }
     let manifest = match read(archive, manifest_entry) {
         Ok(m) => m,
         Err(i) => {
@@ -306,15 +391,19 @@ pub(crate) fn verify<'a>(
             return out;
         }
     };
-    let (main_section, sections) = parse_manifest(&manifest);
+    let mut manifest_sections = sections(&manifest);
+    let main_section = manifest_sections.next();
     let cd_names: HashSet<String> = entries
         .iter()
         .map(|e| e.name_lossy().into_owned())
         .collect();
-    let mut by_name: HashMap<String, &Section> = HashMap::new();
-    for (i, s) in sections.iter().enumerate() {
-        let Some(name) = s.name() else {
-            out.errors.push(Issue::new(
+    // Only sections naming an entry are kept (at most one per entry); the others are errors.
+    let mut by_name: HashMap<String, Section> = HashMap::new();
+    let mut missing: HashSet<String> = HashSet::new();
+    let mut errs = Capped::default();
+    for (i, s) in manifest_sections.enumerate() {
+        let Some(name) = s.name().map(str::to_owned) else {
+            errs.push(Issue::new(
                 "JAR_SIG_UNNNAMED_MANIFEST_SECTION",
                 format!(
                     "Malformed META-INF/MANIFEST.MF: invidual section #{} does not have a name",
@@ -323,23 +412,28 @@ pub(crate) fn verify<'a>(
             ));
             continue;
         };
-        if by_name.insert(name.to_owned(), s).is_some() {
-            out.errors.push(Issue::new(
+        if by_name.contains_key(&name) || missing.contains(&name) {
+            errs.push(Issue::new(
                 "JAR_SIG_DUPLICATE_MANIFEST_SECTION",
                 format!("Duplicate section in META-INF/MANIFEST.MF: {name}"),
             ));
             continue;
         }
-        if !cd_names.contains(name) {
-            out.errors.push(Issue::new(
+        if !cd_names.contains(&name) {
+            errs.push(Issue::new(
                 "JAR_SIG_MISSING_ZIP_ENTRY_REFERENCED_IN_MANIFEST",
                 format!("{name} entry referenced by META-INF/MANIFEST.MF not found in the APK"),
             ));
+            missing.insert(name);
+            continue;
         }
+        by_name.insert(name, s);
     }
-    if !out.errors.is_empty() {
+    if !errs.is_empty() {
+        out.errors = errs.into_issues();
         return out;
     }
+    let by_name: HashMap<String, &Section> = by_name.iter().map(|(k, v)| (k.clone(), v)).collect();
     // Signers: a block file with a matching .SF.
     let mut signers: Vec<SignerFiles<'_>> = Vec::new();
     for (bname, be) in &block_entries {
@@ -486,7 +580,26 @@ pub(crate) fn verify<'a>(
     if !out.errors.is_empty() {
         return out;
     }
-    let results: Vec<Vec<Issue>> = to_digest
+    let results = verify_entry_digests(archive, &to_digest);
+    for r in results {
+        out.errors.extend(r);
+    }
+    if !out.errors.is_empty() {
+        return out;
+    }
+    out.signers = remaining.into_iter().map(|(s, _)| s).collect();
+    out.verified = true;
+    out
+}
+
+/// Entries to check: each with the digests its manifest section names.
+type EntryDigests<'e> = [(&'e Entry, Vec<NamedDigest>)];
+
+/// Checks every entry's data against its manifest digests (in parallel over entries); one list of
+/// errors per entry. This is the only place v1 inflates entry data: a caller that already holds
+/// inflated entries (e.g. DEX files) can hand their digests in here.
+fn verify_entry_digests(archive: &Archive<'_>, to_digest: &EntryDigests<'_>) -> Vec<Vec<Issue>> {
+    to_digest
         .par_iter()
         .map(|(e, expected)| {
             let data = match read(archive, e) {
@@ -512,16 +625,7 @@ pub(crate) fn verify<'a>(
             }
             errs
         })
-        .collect();
-    for r in results {
-        out.errors.extend(r);
-    }
-    if !out.errors.is_empty() {
-        return out;
-    }
-    out.signers = remaining.into_iter().map(|(s, _)| s).collect();
-    out.verified = true;
-    out
+        .collect()
 }
 
 fn digest_needed(name: &str) -> bool {
@@ -562,7 +666,8 @@ fn verify_sf(
     errs: &mut Vec<Issue>,
     warnings: &mut Vec<Issue>,
 ) -> SfResult {
-    let (sf_main, sf_sections) = parse_manifest(sf);
+    let mut sf_sections = sections(sf);
+    let sf_main = sf_sections.next();
     let Some(sf_main) = sf_main.filter(|m| m.get("Signature-Version").is_some()) else {
         errs.push(Issue::new(
             "JAR_SIG_MISSING_VERSION_ATTR_IN_SIG_FILE",
@@ -644,7 +749,7 @@ fn verify_sf(
         return SfResult::Ok(HashSet::new());
     }
     let mut names = HashSet::new();
-    for (i, s) in sf_sections.iter().enumerate() {
+    for (i, s) in sf_sections.enumerate() {
         let Some(name) = s.name() else {
             errs.push(Issue::new(
                 "JAR_SIG_UNNNAMED_SIG_FILE_SECTION",
@@ -672,7 +777,7 @@ fn verify_sf(
             ));
             return SfResult::Ignored;
         };
-        let expected = digests_to_verify(s, "-Digest", min, max);
+        let expected = digests_to_verify(&s, "-Digest", min, max);
         if expected.is_empty() {
             errs.push(Issue::new(
                 "JAR_SIG_NO_ZIP_ENTRY_DIGEST_IN_SIG_FILE",
@@ -706,17 +811,152 @@ fn verify_sf(
     SfResult::Ok(names)
 }
 
-/// (digest, key kind) → lowest API level supporting it in JAR signatures.
-fn sig_alg_min_sdk(hash: HashAlg, key: KeyKind) -> u32 {
-    match (key, hash) {
-        (KeyKind::Rsa, HashAlg::Sha1) => 0,
-        (KeyKind::Rsa, HashAlg::Sha224) => 21,
-        (KeyKind::Rsa, _) => 18,
-        (KeyKind::Dsa, HashAlg::Sha1) => 0,
-        (KeyKind::Dsa, _) => 21,
-        (KeyKind::Ec, HashAlg::Sha224) => 21,
-        (KeyKind::Ec, _) => 18,
+/// (digest OID, signature OID, supported API-level ranges).
+type SigAlgSupport = (&'static str, &'static str, &'static [(u32, u32)]);
+
+/// apksig's table of JAR signature (digest OID, signature OID) pairs and the API levels on which
+/// Android supports each (`OidConstants.SUPPORTED_SIG_ALG_OIDS`, extracted from apksig 31.0.2's
+/// bytecode); `u32::MAX` is an open upper end.
+#[rustfmt::skip]
+const SUPPORTED_SIG_ALGS: &[SigAlgSupport] = &[
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.1", &[(0, u32::MAX)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.4", &[(0, 8), (21, u32::MAX)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.5", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.14", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.11", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.12", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.113549.1.1.13", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.1", &[(0, u32::MAX)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.4", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.5", &[(0, u32::MAX)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.14", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.11", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.12", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.113549.1.1.13", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.1", &[(0, 8), (21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.5", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.14", &[(0, 8), (21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.11", &[(21, 21)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.12", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.113549.1.1.13", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.1", &[(0, 8), (18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.5", &[(21, 21)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.14", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.11", &[(0, 8), (18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.12", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.13", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.1", &[(18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.5", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.14", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.11", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.12", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.113549.1.1.13", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.1", &[(18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.5", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.14", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.11", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.12", &[(21, 21)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.113549.1.1.13", &[(21, u32::MAX)]),
+    ("1.2.840.113549.2.5", "1.2.840.10040.4.3", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "2.16.840.1.101.3.4.3.1", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "2.16.840.1.101.3.4.3.2", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10040.4.1", &[(0, u32::MAX)]),
+    ("1.3.14.3.2.26", "1.2.840.10040.4.3", &[(9, u32::MAX)]),
+    ("1.3.14.3.2.26", "2.16.840.1.101.3.4.3.1", &[(21, 23)]),
+    ("1.3.14.3.2.26", "2.16.840.1.101.3.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10040.4.1", &[(22, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10040.4.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "2.16.840.1.101.3.4.3.1", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "2.16.840.1.101.3.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10040.4.1", &[(22, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10040.4.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "2.16.840.1.101.3.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "2.16.840.1.101.3.4.3.2", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10040.4.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "2.16.840.1.101.3.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "2.16.840.1.101.3.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10040.4.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "2.16.840.1.101.3.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "2.16.840.1.101.3.4.3.2", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.2.1", &[(18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.2.1", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.2.1", &[(18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.2.1", &[(18, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.2.1", &[(18, u32::MAX)]),
+    ("1.2.840.113549.2.5", "1.2.840.10045.4.1", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.10045.4.3.1", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.10045.4.3.2", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.10045.4.3.3", &[(21, 23)]),
+    ("1.2.840.113549.2.5", "1.2.840.10045.4.3.4", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.4.1", &[(18, u32::MAX)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.4.3.1", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.4.3.2", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.4.3.3", &[(21, 23)]),
+    ("1.3.14.3.2.26", "1.2.840.10045.4.3.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.4.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.4.3.1", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.4.3.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.4", "1.2.840.10045.4.3.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.2", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.4.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.4.3.3", &[(21, u32::MAX)]),
+    ("2.16.840.1.101.3.4.2.2", "1.2.840.10045.4.3.4", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.4.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.4.3.1", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.4.3.2", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.4.3.3", &[(21, 23)]),
+    ("2.16.840.1.101.3.4.2.3", "1.2.840.10045.4.3.4", &[(21, u32::MAX)]),
+];
+
+/// The API levels of `[min, max]` on which Android cannot verify a JAR signature with this
+/// (digest OID, signature OID) pair, as `"a-b, c-d"`; `None` when every level is supported.
+fn unsupported_levels(digest_oid: &str, sig_oid: &str, min: u32, max: u32) -> Option<String> {
+    let ranges = SUPPORTED_SIG_ALGS
+        .iter()
+        .find(|(d, s, _)| *d == digest_oid && *s == sig_oid)
+        .map_or(&[][..], |(_, _, r)| *r);
+    let mut gaps = Vec::new();
+    let mut at = min;
+    loop {
+        // The supported range containing `at`, if any.
+        match ranges.iter().find(|(lo, hi)| *lo <= at && at <= *hi) {
+            Some(&(_, hi)) => {
+                if hi >= max {
+                    break;
+                }
+                at = hi + 1;
+            }
+            None => {
+                let next = ranges
+                    .iter()
+                    .filter(|(lo, _)| *lo > at)
+                    .map(|(lo, _)| *lo)
+                    .min();
+                let end = next.map_or(max, |n| (n - 1).min(max));
+                gaps.push(if at == end {
+                    at.to_string()
+                } else {
+                    format!("{at}-{end}")
+                });
+                match next {
+                    Some(n) if n <= max => at = n,
+                    _ => break,
+                }
+            }
+        }
     }
+    (!gaps.is_empty()).then(|| gaps.join(", "))
 }
 
 fn sig_key_kind(oid: &str) -> Option<KeyKind> {
@@ -769,8 +1009,15 @@ fn verify_block(
     let to_try = if min < N {
         sd.signer_infos.get(..1).unwrap_or(&[])
     } else {
-        &sd.signer_infos[..]
+        // Bounded: every SignerInfo costs a signature check.
+        sd.signer_infos
+            .get(..MAX_SIGNER_INFOS)
+            .unwrap_or(&sd.signer_infos[..])
     };
+    // Each certificate's key is parsed once, and each (certificate, digest, signature) is
+    // checked once, however many SignerInfos repeat it.
+    let mut keys: HashMap<usize, Option<crate::crypto::PublicKey>> = HashMap::new();
+    let mut tried: HashSet<(usize, Vec<u8>, &[u8])> = HashSet::new();
     let exc = |m: String| {
         Issue::new(
             "JAR_SIG_VERIFY_EXCEPTION",
@@ -790,22 +1037,22 @@ fn verify_block(
                 ),
             ));
         };
-        let lo = sig_alg_min_sdk(hash, key_kind);
-        if min < lo {
+        if let Some(levels) = unsupported_levels(&si.digest_oid, &si.sig_oid, min, max) {
             return Err(Issue::new(
                 "JAR_SIG_UNSUPPORTED_SIG_ALG",
                 format!(
                     "JAR signature {block_name} uses digest algorithm {} and signature algorithm {} which is not \
-                     supported on API Level(s) {min}-{} for which this APK is being verified",
-                    si.digest_oid,
-                    si.sig_oid,
-                    max.min(lo - 1)
+                     supported on API Level(s) {levels} for which this APK is being verified",
+                    si.digest_oid, si.sig_oid,
                 ),
             ));
         }
         let idx = certs
             .iter()
-            .position(|c| c.issuer_raw == si.issuer && c.serial == si.serial)
+            .position(|c| {
+                crate::name::integers_equal(c.serial_raw, si.serial)
+                    && crate::name::names_equal(c.issuer_raw, si.issuer)
+            })
             .ok_or_else(|| {
                 exc("Signing certificate referenced in SignerInfo not found in SignedData".into())
             })?;
@@ -824,8 +1071,10 @@ fn verify_block(
                 ));
             }
         }
-        let key = cert
-            .public_key()
+        let key = keys
+            .entry(idx)
+            .or_insert_with(|| cert.public_key())
+            .as_ref()
             .ok_or_else(|| exc("unsupported or malformed public key".into()))?;
         if key.kind() != key_kind {
             return Err(exc(
@@ -863,6 +1112,9 @@ fn verify_block(
         } else {
             hash.digest(sf)
         };
+        if !tried.insert((idx, digest.clone(), si.signature)) {
+            continue;
+        }
         match key.verify_prehashed(kind, hash, &digest, si.signature) {
             Ok(true) => return Ok(cert.info()),
             Ok(false) => continue,
@@ -926,7 +1178,7 @@ fn signer_info(raw: &[u8]) -> Option<SignerInfo<'_>> {
     let sid = r.expect(tag::SEQUENCE)?; // IssuerAndSerialNumber (subjectKeyIdentifier is not used by Android)
     let mut sr = sid.children();
     let issuer = sr.expect(tag::SEQUENCE)?.raw;
-    let serial = unsigned_bytes(sr.expect(tag::INTEGER)?.content);
+    let serial = sr.expect(tag::INTEGER)?.content;
     let digest_oid = oid_string(
         r.expect(tag::SEQUENCE)?
             .children()
@@ -1029,6 +1281,31 @@ mod tests {
         assert!(!digest_needed("META-INF/cert.sf"));
         assert!(!digest_needed("META-INF/SIG-foo"));
         assert!(!digest_needed("res/"));
+    }
+
+    #[test]
+    fn signature_algorithm_support_by_sdk_range() {
+        // SHA-256 with ecdsa-with-SHA256 (jarsigner's choice): 21+ only.
+        let (sha256, ecdsa256) = ("2.16.840.1.101.3.4.2.1", "1.2.840.10045.4.3.2");
+        assert_eq!(unsupported_levels(sha256, ecdsa256, 21, 30), None);
+        assert_eq!(
+            unsupported_levels(sha256, ecdsa256, 18, 23).as_deref(),
+            Some("18-20")
+        );
+        // SHA-256 with the EC key OID (apksigner's choice): 18+.
+        assert_eq!(
+            unsupported_levels(sha256, "1.2.840.10045.2.1", 18, 30),
+            None
+        );
+        // sha256WithRSAEncryption: 0-8 and 18+.
+        assert_eq!(
+            unsupported_levels(sha256, "1.2.840.113549.1.1.11", 1, 30).as_deref(),
+            Some("9-17")
+        );
+        assert_eq!(
+            unsupported_levels("1.2.3", "4.5.6", 5, 7).as_deref(),
+            Some("5-7")
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub(crate) struct BlockSigner<'a> {
     pub(crate) rotation_min_sdk: Option<u32>,
     pub(crate) errors: Vec<Issue>,
     pub(crate) warnings: Vec<Issue>,
-    digests: Vec<(u32, &'a [u8])>,
+    pub(crate) digests: Vec<(u32, &'a [u8])>,
 }
 
 /// The outcome of one block.
@@ -567,17 +567,19 @@ fn parse_signer<'a>(
 }
 
 /// Whether two SubjectPublicKeyInfo encodings denote the same key (bytes, else parsed RSA values).
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    a == b
+/// The certificate's key (as apksig encodes it, see [`crate::cert::android_public_key_encoding`])
+/// equals the signer's `public key` field.
+fn same_key(cert_spki: &[u8], signer_key: &[u8]) -> bool {
+    *crate::cert::android_public_key_encoding(cert_spki) == *signer_key
 }
 
-enum LineageError {
+pub(crate) enum LineageError {
     Malformed(String),
     DidNotVerify(String),
 }
 
 /// Parses and verifies a SigningCertificateLineage (proof-of-rotation) structure.
-fn parse_lineage(value: &[u8]) -> Result<Vec<Node<'_>>, LineageError> {
+pub(crate) fn parse_lineage(value: &[u8]) -> Result<Vec<Node<'_>>, LineageError> {
     let bad = |m: &str| LineageError::Malformed(m.to_owned());
     let mut r = Lp::new(value);
     let version = r.u32().ok_or_else(|| bad("truncated version"))?;

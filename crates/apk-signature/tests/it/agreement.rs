@@ -3,18 +3,27 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use apk_signature::{verify, SigningReport, LATEST};
+use apk_signature::{verify_with, Options, SigningReport, LATEST};
 
 use crate::fixtures::{self, Fixture};
 use crate::oracle::{self, Verdict};
 
 /// Cases where Debian's apksigner (apksig 31.0.2) predates a rule that newer Android enforces.
-/// Each lists the error codes we must report instead.
-const NEWER_THAN_ORACLE: &[(&str, &[&str], &str)] = &[(
-    "m-v1-11-signers",
-    &["JAR_SIG_MAX_SIGNATURES_EXCEEDED"],
-    "apksig 31 has no signer limit; Android 13+ and apksig 33+ reject more than 10 JAR signers (app-vetting.md §4.3)",
-)];
+/// Each lists the error codes we must report instead, for ranges reaching the given API level.
+const NEWER_THAN_ORACLE: &[(&str, &[&str], u32, &str)] = &[
+    (
+        "m-v1-11-signers",
+        &["JAR_SIG_MAX_SIGNATURES_EXCEEDED"],
+        0,
+        "apksig 31 has no signer limit; Android 13+ and apksig 33+ reject more than 10 JAR signers (app-vetting.md §4.3)",
+    ),
+    (
+        "m-v3-rsa2048-v31-stripped",
+        &["V31_BLOCK_MISSING"],
+        28,
+        "apksig 31 predates v3.1; apksig 33+ rejects a v3 signer whose rotation-min-SDK attribute names a missing v3.1 block (app-vetting.md §4.3)",
+    ),
+];
 
 fn ranges(f: &Fixture) -> Vec<Option<(u32, u32)>> {
     let mut r = vec![None, Some((18, 23))];
@@ -32,7 +41,15 @@ fn ours(f: &Fixture, range: Option<(u32, u32)>) -> Result<SigningReport, String>
     let archive =
         apk_zip::Archive::parse(&data, apk_zip::Limits::default()).map_err(|e| e.to_string())?;
     let (min, max) = range.unwrap_or((f.min_sdk, LATEST));
-    Ok(verify(&archive, min, max))
+    Ok(verify_with(
+        &archive,
+        &Options {
+            min_sdk: min,
+            max_sdk: max,
+            target_sdk: f.target_sdk,
+            ..Options::default()
+        },
+    ))
 }
 
 /// Compares; returns a description of every disagreement.
@@ -71,6 +88,26 @@ fn compare(r: &SigningReport, o: &Verdict) -> Vec<String> {
             .collect();
         if mine != o.signers {
             diffs.push(format!("signers: ours {mine:?} apksigner {:?}", o.signers));
+        }
+        // The source stamp: verified or not, and its signer (apksigner prints it only when verified).
+        let stamp = r.stamp.as_ref();
+        let stamp_ok = stamp.is_some_and(|s| s.verified);
+        if stamp_ok != o.stamp_verified {
+            diffs.push(format!(
+                "stamp verified: ours {stamp_ok} apksigner {} ({:?})",
+                o.stamp_verified,
+                stamp.map(|s| &s.issues)
+            ));
+        }
+        let mine_stamp = stamp
+            .filter(|s| s.verified)
+            .and_then(|s| s.cert.as_ref())
+            .map(|c| c.sha256.clone());
+        if o.stamp_verified && mine_stamp != o.stamp_signer {
+            diffs.push(format!(
+                "stamp signer: ours {mine_stamp:?} apksigner {:?}",
+                o.stamp_signer
+            ));
         }
     } else {
         let mine: BTreeSet<String> = r.errors.iter().map(|e| e.code.clone()).collect();
@@ -131,8 +168,10 @@ fn agrees_with_apksigner_scheme_by_scheme() {
             } else {
                 o.errors.iter().cloned().collect::<Vec<_>>().join("+")
             });
-            let diffs = if let Some((_, codes, _)) =
-                NEWER_THAN_ORACLE.iter().find(|(n, _, _)| *n == f.name)
+            let max = r.map_or(LATEST, |(_, b)| b);
+            let diffs = if let Some((_, codes, _, _)) = NEWER_THAN_ORACLE
+                .iter()
+                .find(|(n, _, from, _)| *n == f.name && max >= *from)
             {
                 let mine: BTreeSet<String> = rep.errors.iter().map(|e| e.code.clone()).collect();
                 let want: BTreeSet<String> = codes.iter().map(|c| (*c).to_owned()).collect();

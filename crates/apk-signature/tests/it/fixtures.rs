@@ -13,6 +13,8 @@ pub(crate) struct Fixture {
     pub(crate) name: String,
     pub(crate) path: PathBuf,
     pub(crate) min_sdk: u32,
+    /// The manifest's targetSdkVersion when the index gives it (third field).
+    pub(crate) target_sdk: Option<u32>,
 }
 
 fn signing_dir() -> PathBuf {
@@ -21,7 +23,7 @@ fn signing_dir() -> PathBuf {
 
 /// Whether the Android tools are installed (tests needing them are skipped otherwise).
 pub(crate) fn tools_available() -> bool {
-    ["apksigner", "aapt", "zipalign", "openssl"]
+    ["apksigner", "aapt", "zipalign", "openssl", "jarsigner"]
         .iter()
         .all(|t| {
             Command::new("sh")
@@ -72,7 +74,7 @@ pub(crate) fn fixture_dir() -> &'static Path {
 }
 
 /// Bumped when the Rust mutations change.
-const MUTATOR_VERSION: u32 = 3;
+const MUTATOR_VERSION: u32 = 6;
 
 /// Every fixture (signed and mutated), from `index.txt`.
 pub(crate) fn all() -> Vec<Fixture> {
@@ -81,11 +83,14 @@ pub(crate) fn all() -> Vec<Fixture> {
     index
         .lines()
         .filter_map(|l| {
-            let (f, min) = l.split_once(' ')?;
+            let mut it = l.split_whitespace();
+            let f = it.next()?;
+            let min = it.next()?;
             Some(Fixture {
                 name: f.trim_end_matches(".apk").to_owned(),
                 path: dir.join("apks").join(f),
-                min_sdk: min.trim().parse().ok()?,
+                min_sdk: min.parse().ok()?,
+                target_sdk: it.next().and_then(|t| t.parse().ok()),
             })
         })
         .collect()

@@ -5,6 +5,7 @@
 
 mod agreement;
 mod fixtures;
+mod hardening;
 mod mutate;
 mod oracle;
 mod robustness;

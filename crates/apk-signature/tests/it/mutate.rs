@@ -167,27 +167,33 @@ pub(crate) fn parse_scheme(value: &[u8], v3: bool) -> Vec<SignerV> {
     out
 }
 
+/// The signed-data encoding of a v2/v3 signer (what its signatures cover).
+pub(crate) fn signed_data(s: &SignerV) -> Vec<u8> {
+    let mut digests = Vec::new();
+    for (id, d) in &s.digests {
+        let mut x = id.to_le_bytes().to_vec();
+        x.extend(lp(d));
+        digests.extend(lp(&x));
+    }
+    let mut certs = Vec::new();
+    for c in &s.certs {
+        certs.extend(lp(c));
+    }
+    let mut sd = lp(&digests);
+    sd.extend(lp(&certs));
+    if let Some((a, b)) = s.sd_minmax {
+        sd.extend(a.to_le_bytes());
+        sd.extend(b.to_le_bytes());
+    }
+    sd.extend(lp(&s.attrs));
+    sd.extend(&s.sd_tail);
+    sd
+}
+
 pub(crate) fn build_scheme(signers: &[SignerV]) -> Vec<u8> {
     let mut list = Vec::new();
     for s in signers {
-        let mut digests = Vec::new();
-        for (id, d) in &s.digests {
-            let mut x = id.to_le_bytes().to_vec();
-            x.extend(lp(d));
-            digests.extend(lp(&x));
-        }
-        let mut certs = Vec::new();
-        for c in &s.certs {
-            certs.extend(lp(c));
-        }
-        let mut sd = lp(&digests);
-        sd.extend(lp(&certs));
-        if let Some((a, b)) = s.sd_minmax {
-            sd.extend(a.to_le_bytes());
-            sd.extend(b.to_le_bytes());
-        }
-        sd.extend(lp(&s.attrs));
-        sd.extend(&s.sd_tail);
+        let sd = signed_data(s);
         let mut sigs = Vec::new();
         for (id, d) in &s.sigs {
             let mut x = id.to_le_bytes().to_vec();
@@ -298,6 +304,366 @@ fn with_max_comment(d: &[u8]) -> Vec<u8> {
     p.eocd[20..22].copy_from_slice(&0xffffu16.to_le_bytes());
     p.eocd.extend((0..65_535u32).map(|i| (i % 251) as u8));
     assemble(&p)
+}
+
+/// DER TLVs of a definite-length encoding: `(tag, header+content range, content range)`.
+fn der_children(d: &[u8]) -> Vec<(u8, std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < d.len() {
+        let tag = d[pos];
+        let first = d[pos + 1] as usize;
+        let (hdr, len) = if first < 0x80 {
+            (2, first)
+        } else {
+            let n = first & 0x7f;
+            let mut l = 0usize;
+            for i in 0..n {
+                l = l * 256 + d[pos + 2 + i] as usize;
+            }
+            (2 + n, l)
+        };
+        out.push((tag, pos..pos + hdr + len, pos + hdr..pos + hdr + len));
+        pos += hdr + len;
+    }
+    out
+}
+
+fn der_enc(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut o = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        o.push(n as u8);
+    } else if n < 0x100 {
+        o.extend([0x81, n as u8]);
+    } else {
+        o.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    o.extend_from_slice(content);
+    o
+}
+
+/// The certificate with its RSA modulus re-encoded as a negative INTEGER (leading zero dropped).
+/// Its own signature no longer verifies, which Android never checks for APK signers.
+pub(crate) fn negative_modulus_cert(cert: &[u8]) -> Vec<u8> {
+    let top = der_children(cert);
+    let c = &cert[top[0].2.clone()];
+    let parts = der_children(c);
+    let tbs = &c[parts[0].2.clone()];
+    let fields = der_children(tbs);
+    let mut new_tbs = Vec::new();
+    for (i, (_, raw, content)) in fields.iter().enumerate() {
+        // [0] version, serial, signature, issuer, validity, subject, spki
+        if i != 6 {
+            new_tbs.extend_from_slice(&tbs[raw.clone()]);
+            continue;
+        }
+        let spki = &tbs[content.clone()];
+        let sp = der_children(spki);
+        let bits = &spki[sp[1].2.clone()];
+        let key = &bits[1..];
+        let kseq = der_children(key);
+        let k = &key[kseq[0].2.clone()];
+        let ints = der_children(k);
+        let n = &k[ints[0].2.clone()];
+        assert_eq!(n[0], 0, "modulus has a leading zero");
+        assert!(n[1] & 0x80 != 0);
+        let mut rsa = der_enc(0x02, &n[1..]);
+        rsa.extend_from_slice(&k[ints[1].1.clone()]);
+        let mut bit_content = vec![bits[0]];
+        bit_content.extend(der_enc(0x30, &rsa));
+        let mut spki_body = spki[sp[0].1.clone()].to_vec();
+        spki_body.extend(der_enc(0x03, &bit_content));
+        new_tbs.extend(der_enc(0x30, &spki_body));
+    }
+    let mut body = der_enc(0x30, &new_tbs);
+    for (_, raw, _) in &parts[1..] {
+        body.extend_from_slice(&c[raw.clone()]);
+    }
+    der_enc(0x30, &body)
+}
+
+/// Rewrites the last copy of `name` (the SignerInfo's issuer) inside every signature block file
+/// with `f` (which must keep the length).
+fn edit_signer_issuer(d: &[u8], name: &[u8], f: impl Fn(&mut [u8])) -> Vec<u8> {
+    rebuild_zip(
+        d,
+        |n, mut v| {
+            if n.ends_with(".RSA") || n.ends_with(".EC") || n.ends_with(".DSA") {
+                let at = v
+                    .windows(name.len())
+                    .rposition(|w| w == name)
+                    .expect("issuer in block");
+                let before = v[at..at + name.len()].len();
+                f(&mut v[at..at + name.len()]);
+                assert_eq!(before, name.len());
+            }
+            Some(v)
+        },
+        &[],
+    )
+}
+
+/// The issuer Name of a DER certificate.
+fn cert_issuer(cert: &[u8]) -> Vec<u8> {
+    let c = &cert[der_children(cert)[0].2.clone()];
+    let tbs = &c[der_children(c)[0].2.clone()];
+    let fields = der_children(tbs);
+    // [0] version is absent in X.509 v1 certificates (OpenSSL makes one without extensions).
+    let skip = usize::from(fields[0].0 == 0xa0);
+    tbs[fields[2 + skip].1.clone()].to_vec()
+}
+
+/// Re-types, re-cases and moves the white space of every PrintableString in a Name, keeping lengths.
+fn retype_name(name: &mut [u8], new_tag: u8, shuffle: bool) {
+    let mut i = 0;
+    while i + 1 < name.len() {
+        if name[i] == 0x13
+            && (name[i + 1] as usize) < 0x80
+            && i + 2 + name[i + 1] as usize <= name.len()
+        {
+            let len = name[i + 1] as usize;
+            if len > 2 {
+                name[i] = new_tag;
+                let v = &mut name[i + 2..i + 2 + len];
+                if shuffle {
+                    let mut s: Vec<u8> = v.iter().map(u8::to_ascii_uppercase).collect();
+                    // "INTERDICT  TEST" -> " INTERDICT TEST": same length, same canonical form.
+                    if let Some(p) = s.windows(2).position(|w| w == b"  ") {
+                        s.remove(p);
+                        s.insert(0, b' ');
+                    }
+                    v.copy_from_slice(&s);
+                }
+                i += 2 + len;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Signs `base` with apksigner using `key`/`cert` files.
+fn apksigner_sign(dir: &Path, base: &[u8], key: &Path, cert: &Path, flags: &[&str]) -> Vec<u8> {
+    let n = std::process::id();
+    let tmp_in = dir.join(format!("sign-{n}.in.apk"));
+    let out = dir.join(format!("sign-{n}.out.apk"));
+    std::fs::write(&tmp_in, base).unwrap();
+    let st = Command::new("apksigner")
+        .arg("sign")
+        .args(flags)
+        .arg("--key")
+        .arg(key)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--out")
+        .arg(&out)
+        .arg(&tmp_in)
+        .status()
+        .expect("apksigner");
+    assert!(st.success());
+    let d = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&tmp_in);
+    let _ = std::fs::remove_file(&out);
+    d
+}
+
+const STAMP_V2: u32 = 0x6dff_800d;
+
+fn edit_pair(d: &[u8], id: u32, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut p = split(d);
+    let mut pairs = block_pairs(p.block.as_ref().unwrap());
+    let pair = pairs.iter_mut().find(|(i, _)| *i == id).expect("pair");
+    f(&mut pair.1);
+    p.block = Some(build_block(&pairs));
+    assemble(&p)
+}
+
+/// Issue 11 fixture classes: names, serials, negative moduli, stamps.
+fn make_issue11(dir: &Path, put: &mut dyn FnMut(&str, u32, Vec<u8>)) {
+    let apks = dir.join("apks");
+    let keys = dir.join("keys");
+    let load = |n: &str| std::fs::read(apks.join(format!("{n}.apk"))).expect(n);
+    let pstr = std::fs::read(keys.join("pstr.der")).unwrap();
+    let issuer = cert_issuer(&pstr);
+    // SignerInfo issuer as UTF8String, upper case, white space moved: Java's X500Principal equal.
+    for (src, min) in [("v1-pstr", 14), ("v123-pstr", 14), ("jarsigner-pstr", 24)] {
+        put(
+            &format!("m-{src}-issuer-utf8-case-space"),
+            min,
+            edit_signer_issuer(&load(src), &issuer, |n| retype_name(n, 0x0c, true)),
+        );
+    }
+    put(
+        "m-v1-pstr-issuer-utf8",
+        14,
+        edit_signer_issuer(&load("v1-pstr"), &issuer, |n| retype_name(n, 0x0c, false)),
+    );
+    // BMPString is compared by its encoding in Java: not the same principal.
+    put(
+        "m-v1-pstr-issuer-bmp",
+        14,
+        edit_signer_issuer(&load("v1-pstr"), &issuer, |n| retype_name(n, 0x1e, false)),
+    );
+    // The SignerInfo serial as a negative number (0xff.. instead of 0x00..): not the same serial.
+    let serialhi = std::fs::read(keys.join("serialhi.der")).unwrap();
+    let serial_der: &[u8] = &[
+        0x02, 0x11, 0x00, 0x8b, 0xad, 0xf0, 0x0d, 0xde, 0xad, 0xbe, 0xef, 0x8b, 0xad, 0xf0, 0x0d,
+        0xde, 0xad, 0xbe, 0xef,
+    ];
+    assert!(serialhi.windows(serial_der.len()).any(|w| w == serial_der));
+    put(
+        "m-v1-serialhi-serial-negative",
+        14,
+        edit_signer_issuer(&load("v1-serialhi"), serial_der, |s| s[2] = 0xff),
+    );
+    // Negative RSA modulus in the certificate, signed by apksigner with it.
+    let neg = negative_modulus_cert(&std::fs::read(keys.join("rsa2048.der")).unwrap());
+    let neg_path = keys.join("rsa2048-negmod.der");
+    std::fs::write(&neg_path, &neg).unwrap();
+    let pk8 = keys.join("rsa2048.pk8");
+    for (name, min, flags) in [
+        (
+            "negmod-v2",
+            24u32,
+            [
+                "--v1-signing-enabled",
+                "false",
+                "--v2-signing-enabled",
+                "true",
+                "--v3-signing-enabled",
+                "false",
+            ],
+        ),
+        (
+            "negmod-v3",
+            28,
+            [
+                "--v1-signing-enabled",
+                "false",
+                "--v2-signing-enabled",
+                "false",
+                "--v3-signing-enabled",
+                "true",
+            ],
+        ),
+        (
+            "negmod-v123",
+            14,
+            [
+                "--v1-signing-enabled",
+                "true",
+                "--v2-signing-enabled",
+                "true",
+                "--v3-signing-enabled",
+                "true",
+            ],
+        ),
+    ] {
+        let base = match min {
+            14 => load("unsigned"),
+            m => load(&format!("unsigned{m}")),
+        };
+        put(
+            name,
+            min,
+            apksigner_sign(dir, &base, &pk8, &neg_path, &flags),
+        );
+    }
+    // The signer's public key field with the negative encoding too: apksig re-encodes the
+    // certificate's key as positive, so this no longer matches.
+    put(
+        "m-negmod-v2-pubkey-negative",
+        24,
+        edit_scheme(&load("negmod-v2"), V2, |s| {
+            let c = negative_modulus_cert(&std::fs::read(keys.join("rsa2048.der")).unwrap());
+            let ct = der_children(&c);
+            let cc = &c[ct[0].2.clone()];
+            let tbs = &cc[der_children(cc)[0].2.clone()];
+            s[0].pubkey = tbs[der_children(tbs)[6].1.clone()].to_vec();
+        }),
+    );
+    // Source stamps: signature flipped, block truncated (malformed), stamp certificate of
+    // another key (mismatch with stamp-cert-sha256), stamp block dropped, stamp entry dropped.
+    let other = std::fs::read(keys.join("rsa4096.der")).unwrap();
+    for src in ["v2-stamp", "v123-stamp", "v1-stamp", "v3-stamp"] {
+        let min = match src {
+            "v2-stamp" => 24,
+            "v3-stamp" => 28,
+            _ => 14,
+        };
+        put(
+            &format!("m-{src}-sig-flip"),
+            min,
+            edit_pair(&load(src), STAMP_V2, |v| {
+                let l = v.len() - 1;
+                v[l] ^= 1;
+            }),
+        );
+        put(
+            &format!("m-{src}-truncated"),
+            min,
+            edit_pair(&load(src), STAMP_V2, |v| v.truncate(v.len() - 10)),
+        );
+        put(
+            &format!("m-{src}-cert-mismatch"),
+            min,
+            edit_pair(&load(src), STAMP_V2, |v| {
+                // value = lp(lp(cert) ...)
+                let inner_len = u32_at(v, 0) as usize;
+                let cert_len = u32_at(v, 4) as usize;
+                let rest = v[8 + cert_len..4 + inner_len].to_vec();
+                let mut inner = lp(&other);
+                inner.extend(rest);
+                *v = lp(&inner);
+            }),
+        );
+        put(&format!("m-{src}-block-dropped"), min, {
+            let mut p = split(&load(src));
+            let pairs: Vec<_> = block_pairs(p.block.as_ref().unwrap())
+                .into_iter()
+                .filter(|(i, _)| *i != STAMP_V2)
+                .collect();
+            p.block = Some(build_block(&pairs));
+            assemble(&p)
+        });
+    }
+    // v3.1 stripped: the v3 signer carries the rotation-min-SDK attribute (0x559f8b02, value 33)
+    // but there is no v3.1 block. Re-signed with openssl (RSA PKCS #1 SHA-256, id 0x0103).
+    put(
+        "m-v3-rsa2048-v31-stripped",
+        28,
+        edit_scheme(&load("v3-rsa2048"), V3, |s| {
+            let mut attr = 0x559f_8b02u32.to_le_bytes().to_vec();
+            attr.extend(33u32.to_le_bytes());
+            s[0].attrs.extend(lp(&attr));
+            let sd = signed_data(&s[0]);
+            let sd_path = dir.join(format!("sd-{}.bin", std::process::id()));
+            std::fs::write(&sd_path, &sd).unwrap();
+            let out = Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(keys.join("rsa2048.key.pem"))
+                .arg(&sd_path)
+                .output()
+                .expect("openssl");
+            assert!(out.status.success());
+            let _ = std::fs::remove_file(&sd_path);
+            assert_eq!(s[0].sigs.len(), 1);
+            assert_eq!(s[0].sigs[0].0, 0x0103);
+            s[0].sigs[0].1 = out.stdout;
+        }),
+    );
+    // Malformed inner structure with consistent outer lengths: signed-digest list cut short.
+    put(
+        "m-v2-stamp-digests-malformed",
+        24,
+        edit_pair(&load("v2-stamp"), STAMP_V2, |v| {
+            let cert_len = u32_at(v, 4) as usize;
+            let at = 8 + cert_len + 4; // first signed-scheme record's length
+            let bad = (u32_at(v, at) + 1000).to_le_bytes();
+            v[at..at + 4].copy_from_slice(&bad);
+        }),
+    );
 }
 
 /// Makes every mutated fixture in `dir/apks` and appends them to `dir/index.txt`.
@@ -635,4 +1001,35 @@ pub(crate) fn make_all(dir: &Path) {
         28,
         flip_sig("v3-lineage-3", V3, 0),
     );
+    make_issue11(dir, &mut put);
+}
+
+#[test]
+fn issuer_edits_change_the_signer_info() {
+    if !crate::fixtures::tools_available() {
+        return;
+    }
+    let dir = crate::fixtures::fixture_dir();
+    let d = std::fs::read(dir.join("apks/v1-pstr.apk")).unwrap();
+    let issuer = cert_issuer(&std::fs::read(dir.join("keys/pstr.der")).unwrap());
+    let out = edit_signer_issuer(&d, &issuer, |n| retype_name(n, 0x1e, false));
+    let a = apk_zip::Archive::parse(&out, apk_zip::Limits::default()).unwrap();
+    let rsa = a.read(a.find("META-INF/PSTR.RSA").unwrap()).unwrap();
+    let pos: Vec<usize> = rsa
+        .windows(issuer.len())
+        .enumerate()
+        .filter(|(_, w)| *w == issuer)
+        .map(|(i, _)| i)
+        .collect();
+    let orig = apk_zip::Archive::parse(&d, apk_zip::Limits::default()).unwrap();
+    let orsa = orig.read(orig.find("META-INF/PSTR.RSA").unwrap()).unwrap();
+    let diff: Vec<usize> = (0..rsa.len()).filter(|&i| rsa[i] != orsa[i]).collect();
+    eprintln!(
+        "positions {pos:?} diff {diff:?} len {} {}",
+        rsa.len(),
+        orsa.len()
+    );
+    let disk = std::fs::read(dir.join("apks/m-v1-pstr-issuer-bmp.apk")).unwrap();
+    eprintln!("same as disk: {}", disk == out);
+    assert_eq!(pos.len(), 2, "the SignerInfo's copy was re-typed");
 }

@@ -13,6 +13,10 @@ pub(crate) struct Verdict {
     pub(crate) schemes: [Option<bool>; 3],
     pub(crate) errors: BTreeSet<String>,
     pub(crate) signers: BTreeSet<String>,
+    /// "Verified for SourceStamp: true".
+    pub(crate) stamp_verified: bool,
+    /// "Source Stamp Signer certificate SHA-256 digest".
+    pub(crate) stamp_signer: Option<String>,
     pub(crate) output: String,
 }
 
@@ -142,6 +146,12 @@ pub(crate) fn run(path: &Path, range: Option<(u32, u32)>, cache_dir: &Path) -> V
             if line.starts_with("Signer #") {
                 v.signers.insert(d.trim().to_owned());
             }
+            if line.starts_with("Source Stamp Signer ") {
+                v.stamp_signer = Some(d.trim().to_owned());
+            }
+        }
+        if line == "Verified for SourceStamp: true" {
+            v.stamp_verified = true;
         }
     }
     v

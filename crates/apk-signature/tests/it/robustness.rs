@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use crate::fixtures;
 
-fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     if let Ok(archive) = apk_zip::Archive::parse(data, apk_zip::Limits::default()) {
         for (min, max) in [(14, LATEST), (24, LATEST), (18, 23)] {
             let rep = verify(&archive, min, max);
