@@ -24,7 +24,24 @@ fn list(items: impl IntoIterator<Item = String>, max: usize) -> String {
     shown.join(", ")
 }
 
-/// Builds every factor and the verdict.
+/// What the score is made of, independent of the platform (APK or IPA).
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreInput<'a> {
+    /// Capabilities.
+    pub capabilities: &'a [Capability],
+    /// Trackers.
+    pub trackers: &'a [TrackerMatch],
+    /// Endpoints.
+    pub endpoints: &'a [Endpoint],
+    /// The attributed vendor.
+    pub vendor: Option<&'a VendorMatch>,
+    /// Distinct anomaly codes.
+    pub anomaly_codes: &'a [&'a str],
+    /// The verdict thresholds.
+    pub thresholds: Thresholds,
+}
+
+/// Builds every factor and the verdict of an APK.
 pub(crate) fn score(
     a: &Assessment,
     capabilities: &[Capability],
@@ -33,10 +50,60 @@ pub(crate) fn score(
     vendor: Option<&VendorMatch>,
     thresholds: Thresholds,
 ) -> (u32, &'static str, Vec<Factor>) {
-    let mut factors = Vec::new();
+    let mut extra = Vec::new();
+    if let Some(sig) = a.signing.as_ref().filter(|s| !s.verified) {
+        extra.push(Factor {
+            id: "signature_not_verified".into(),
+            points: 15,
+            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed".into(),
+            evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
+        });
+    }
+    if !a.embedded.is_empty() {
+        extra.push(Factor {
+            id: "hidden_code".into(),
+            points: 8,
+            title: "Code hidden outside the places Android loads it from".into(),
+            evidence: list(
+                a.embedded
+                    .iter()
+                    .map(|e| format!("{} ({})", e.path, e.kind)),
+                4,
+            ),
+        });
+    }
+    let mut codes: Vec<&str> = a.anomalies.iter().map(|x| x.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    score_input(
+        &ScoreInput {
+            capabilities,
+            trackers,
+            endpoints,
+            vendor,
+            anomaly_codes: &codes,
+            thresholds,
+        },
+        extra,
+    )
+}
+
+/// Builds every factor and the verdict from platform-neutral parts; `extra` holds the platform's own factors
+/// (an unverified signature, hidden code, enterprise distribution, code not analysed, ...).
+pub fn score_input(input: &ScoreInput<'_>, extra: Vec<Factor>) -> (u32, &'static str, Vec<Factor>) {
+    let ScoreInput {
+        capabilities,
+        trackers,
+        endpoints,
+        vendor,
+        anomaly_codes,
+        thresholds,
+    } = *input;
+    let mut factors = extra;
     if let Some(v) = vendor.filter(|v| v.of_concern) {
         let (points, how) = match v.matched_by {
             "signer_sha256" => (60, "signed with a certificate of".to_owned()),
+            "team_id" => (50, format!("Apple Team ID {:?} belongs to", v.matched_value)),
             "certificate_subject" => (
                 50,
                 format!("certificate subject {:?} names", v.matched_value),
@@ -146,30 +213,7 @@ pub(crate) fn score(
             evidence: list(ips.iter().map(|e| e.value.clone()), 4),
         });
     }
-    if let Some(sig) = a.signing.as_ref().filter(|s| !s.verified) {
-        factors.push(Factor {
-            id: "signature_not_verified".into(),
-            points: 15,
-            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed".into(),
-            evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
-        });
-    }
-    if !a.embedded.is_empty() {
-        factors.push(Factor {
-            id: "hidden_code".into(),
-            points: 8,
-            title: "Code hidden outside the places Android loads it from".into(),
-            evidence: list(
-                a.embedded
-                    .iter()
-                    .map(|e| format!("{} ({})", e.path, e.kind)),
-                4,
-            ),
-        });
-    }
-    let mut codes: Vec<&str> = a.anomalies.iter().map(|x| x.code.as_str()).collect();
-    codes.sort_unstable();
-    codes.dedup();
+    let codes = anomaly_codes;
     if !codes.is_empty() {
         factors.push(Factor {
             id: "structural_anomalies".into(),
@@ -197,7 +241,7 @@ pub(crate) fn score(
 }
 
 /// Assembles the `risk` object.
-pub(crate) fn risk(
+pub fn risk(
     score: (u32, &'static str, Vec<Factor>),
     thresholds: Thresholds,
     permissions: Vec<super::model::PermissionLevel>,
