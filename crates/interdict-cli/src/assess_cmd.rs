@@ -25,7 +25,7 @@ pub(crate) enum Format {
 
 #[derive(Debug, Args)]
 pub(crate) struct AssessArgs {
-    /// APK files, or directories searched recursively for *.apk.
+    /// APK or IPA files, or directories searched recursively for *.apk and *.ipa.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -148,7 +148,11 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .map(walkdir::DirEntry::into_path)
-                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("apk")))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| {
+                        e.eq_ignore_ascii_case("apk") || e.eq_ignore_ascii_case("ipa")
+                    })
+                })
                 .collect();
             found.sort();
             out.extend(found);
@@ -260,6 +264,16 @@ fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
         size: data.len() as u64,
         sha256: String::new(),
     };
+    if crate::assess_ipa::is_ipa_input(path, &data) {
+        file.sha256 = apk_analysis::sha256_hex(&data);
+        return match crate::assess_ipa::assess(file, &data, options, format) {
+            Ok(rendered) => Outcome { rendered, ok: true },
+            Err(report) => Outcome {
+                rendered: render_error(&report, format),
+                ok: false,
+            },
+        };
+    }
     // Large files are hashed beside the parsing, on the other core; small ones in memory.
     let (result, sha256) = match &data {
         Input::Mapped(_) => std::thread::scope(|scope| {
@@ -444,7 +458,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
     let inputs = collect_inputs(&args.paths);
     if inputs.is_empty() {
         anyhow::bail!(
-            "no APK found under {}; give .apk files or directories that contain them",
+            "no APK or IPA found under {}; give .apk/.ipa files or directories that contain them",
             args.paths
                 .iter()
                 .map(|p| p.display().to_string())
