@@ -65,7 +65,11 @@ pub(crate) fn text_summary(r: &ipa_analysis::IpaAssessment) -> String {
                 "  extension {}  {}{}",
                 clean(b.bundle_id.as_deref().unwrap_or("-")),
                 clean(p),
-                if b.requests_open_access { " (RequestsOpenAccess)" } else { "" }
+                if b.requests_open_access {
+                    " (RequestsOpenAccess)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -80,7 +84,11 @@ pub(crate) fn text_summary(r: &ipa_analysis::IpaAssessment) -> String {
             clean(&v.country),
             v.matched_by,
             clean(&v.matched_value),
-            if v.of_concern { "  [jurisdiction of concern]" } else { "" }
+            if v.of_concern {
+                "  [jurisdiction of concern]"
+            } else {
+                ""
+            }
         );
     }
     if let Some(c) = &r.capabilities {
@@ -141,7 +149,11 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
         esc(&r.file.sha256)
     );
     if let Some(note) = &r.code_note {
-        let _ = write!(o, "<div class=\"card\"><strong>{}</strong></div>", esc(note));
+        let _ = write!(
+            o,
+            "<div class=\"card\"><strong>{}</strong></div>",
+            esc(note)
+        );
     }
     if let Some(risk) = &r.risk {
         let _ = write!(
@@ -186,7 +198,11 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
                     esc(&format!(
                         "{}{}",
                         b.extension_point.as_deref().unwrap_or(""),
-                        if b.requests_open_access { " (RequestsOpenAccess)" } else { "" }
+                        if b.requests_open_access {
+                            " (RequestsOpenAccess)"
+                        } else {
+                            ""
+                        }
                     )),
                 ]
             })
@@ -237,14 +253,23 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
                             esc(&t
                                 .evidence
                                 .iter()
-                                .map(|e| format!("{} {}: {}", e.kind, e.pattern, e.matched.join(", ")))
+                                .map(|e| format!(
+                                    "{} {}: {}",
+                                    e.kind,
+                                    e.pattern,
+                                    e.matched.join(", ")
+                                ))
                                 .collect::<Vec<_>>()
                                 .join("\n"))
                         ),
                     ]
                 })
                 .collect(),
-            if r.code_analysed { "No tracker found." } else { "No tracker found outside the encrypted code (code not analysed)." },
+            if r.code_analysed {
+                "No tracker found."
+            } else {
+                "No tracker found outside the encrypted code (code not analysed)."
+            },
         );
     }
     if let Some(e) = &r.endpoints {
@@ -252,13 +277,29 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
         table(
             &mut o,
             &["Endpoint", "Found in"],
-            e.iter().take(500).map(|e| vec![format!("<span class=\"ev\">{}</span>", esc(&e.value)), esc(&e.source)]).collect(),
+            e.iter()
+                .take(500)
+                .map(|e| {
+                    vec![
+                        format!("<span class=\"ev\">{}</span>", esc(&e.value)),
+                        esc(&e.source),
+                    ]
+                })
+                .collect(),
             "No endpoint found.",
         );
     }
     if !r.privacy_contradictions.is_empty() {
         o.push_str("<h2>Privacy manifest contradictions</h2>");
-        table(&mut o, &["Contradiction"], r.privacy_contradictions.iter().map(|c| vec![esc(c)]).collect(), "");
+        table(
+            &mut o,
+            &["Contradiction"],
+            r.privacy_contradictions
+                .iter()
+                .map(|c| vec![esc(c)])
+                .collect(),
+            "",
+        );
     }
     o.push_str("<h2>Anomalies</h2>");
     table(
@@ -266,7 +307,13 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
         &["Code", "Detail", "Offset"],
         r.anomalies
             .iter()
-            .map(|x| vec![esc(&x.code), esc(&x.detail), x.offset.map_or("-".into(), |v| v.to_string())])
+            .map(|x| {
+                vec![
+                    esc(&x.code),
+                    esc(&x.detail),
+                    x.offset.map_or("-".into(), |v| v.to_string()),
+                ]
+            })
             .collect(),
         "No structural anomaly.",
     );

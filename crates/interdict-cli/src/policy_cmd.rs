@@ -461,8 +461,10 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
 fn assessed_apps(files: &[PathBuf]) -> anyhow::Result<Vec<app_policy::AssessedApp>> {
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let values: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let values: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text)
+        {
             Ok(serde_json::Value::Array(a)) => a,
             Ok(v) => vec![v],
             Err(_) => text
@@ -470,15 +472,24 @@ fn assessed_apps(files: &[PathBuf]) -> anyhow::Result<Vec<app_policy::AssessedAp
                 .filter(|l| !l.trim().is_empty())
                 .map(serde_json::from_str)
                 .collect::<Result<_, _>>()
-                .with_context(|| format!("{}: not interdict assess JSON or JSON lines", f.display()))?,
+                .with_context(|| {
+                    format!("{}: not interdict assess JSON or JSON lines", f.display())
+                })?,
         };
         for v in values.iter().filter(|v| v["platform"] == "ios") {
             let ids: Vec<String> = v["bundle_ids"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             out.push(app_policy::AssessedApp {
-                bundle_id: v["app"]["bundle_id"].as_str().unwrap_or_default().to_owned(),
+                bundle_id: v["app"]["bundle_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 team_id: v["signing"]["team_id"].as_str().map(str::to_owned),
                 bundle_ids: ids,
             });

@@ -88,7 +88,7 @@ impl Scan {
     }
 }
 
-impl Ctx<'_, '_> {
+impl<'a> Ctx<'_, 'a> {
     fn anomaly(&mut self, code: &str, detail: String, offset: Option<u64>) {
         if self.anomalies.len() < 1000 {
             self.anomalies.push(Anomaly {
@@ -100,7 +100,7 @@ impl Ctx<'_, '_> {
     }
 
     /// Reads an entry, or records why not. Limit errors abort the assessment.
-    fn read(&mut self, name: &str) -> Result<Option<Cow<'_, [u8]>>, AssessError> {
+    fn read(&mut self, name: &str) -> Result<Option<Cow<'a, [u8]>>, AssessError> {
         let Some(entry) = self.archive.find(name) else {
             return Ok(None);
         };
@@ -276,7 +276,8 @@ pub(crate) fn scan(ctx: &mut Ctx<'_, '_>, root: &str) -> Result<Scan, AssessErro
             continue;
         }
         if let Some(dir) = n.strip_suffix("Info.plist") {
-            let is_bundle = dir.ends_with(".appex/") || dir.ends_with(".app/") || dir.ends_with(".framework/");
+            let is_bundle =
+                dir.ends_with(".appex/") || dir.ends_with(".app/") || dir.ends_with(".framework/");
             if dir != root && is_bundle && dirs.len() < 512 {
                 dirs.push(dir.to_owned());
             }
@@ -347,8 +348,8 @@ pub(crate) fn scan(ctx: &mut Ctx<'_, '_>, root: &str) -> Result<Scan, AssessErro
             );
             continue;
         };
-        let bytes = bytes.into_owned();
         binary(ctx, &mut scan, &path, &bytes, is_root, kind);
+        drop(bytes);
     }
 
     for m in manifests {
@@ -378,14 +379,23 @@ pub(crate) fn scan(ctx: &mut Ctx<'_, '_>, root: &str) -> Result<Scan, AssessErro
     Ok(scan)
 }
 
-fn binary(ctx: &mut Ctx<'_, '_>, scan: &mut Scan, path: &str, bytes: &[u8], is_main: bool, kind: &str) {
+fn binary(
+    ctx: &mut Ctx<'_, '_>,
+    scan: &mut Scan,
+    path: &str,
+    bytes: &[u8],
+    is_main: bool,
+    kind: &str,
+) {
     let parsed = match macho::parse(bytes, &ctx.options.macho) {
         Ok(m) => m,
         Err(e) => {
             ctx.anomaly("macho_unreadable", format!("{path}: {e}"), None);
             if is_main {
                 scan.code_analysed = false;
-                scan.code_note = Some(format!("code not analysed: the main executable is unreadable ({e})"));
+                scan.code_note = Some(format!(
+                    "code not analysed: the main executable is unreadable ({e})"
+                ));
             }
             return;
         }
@@ -396,7 +406,11 @@ fn binary(ctx: &mut Ctx<'_, '_>, scan: &mut Scan, path: &str, bytes: &[u8], is_m
     let mut slices = Vec::new();
     for s in &parsed.slices {
         if let Some(err) = &s.code_signature_error {
-            ctx.anomaly("code_signature_invalid", format!("{path} ({}): {err}", s.arch), None);
+            ctx.anomaly(
+                "code_signature_invalid",
+                format!("{path} ({}): {err}", s.arch),
+                None,
+            );
         }
         if let Some(sig) = &s.code_signature {
             for (code, detail, off) in &sig.problems {
@@ -477,7 +491,8 @@ fn binary(ctx: &mut Ctx<'_, '_>, scan: &mut Scan, path: &str, bytes: &[u8], is_m
             scan.signing = Some(IosSigning {
                 signed: false,
                 chain: "not_signed",
-                chain_note: "the main executable has no LC_CODE_SIGNATURE; iOS will not run it".into(),
+                chain_note: "the main executable has no LC_CODE_SIGNATURE; iOS will not run it"
+                    .into(),
                 distribution: "unknown",
                 ..Default::default()
             });
@@ -533,7 +548,8 @@ fn info_facts(info: &Value, format: &str) -> InfoFacts {
         _ => Vec::new(),
     };
     for t in url_types {
-        f.url_schemes.extend(plists::strings(t, "CFBundleURLSchemes"));
+        f.url_schemes
+            .extend(plists::strings(t, "CFBundleURLSchemes"));
     }
     if let Some(Value::Array(items)) = plists::get(info, "SKAdNetworkItems") {
         for i in items.iter().take(10_000) {
@@ -546,7 +562,8 @@ fn info_facts(info: &Value, format: &str) -> InfoFacts {
         f.ats.allows_arbitrary_loads = plists::boolean(ats, "NSAllowsArbitraryLoads");
         f.ats.allows_arbitrary_loads_in_web_content =
             plists::boolean(ats, "NSAllowsArbitraryLoadsInWebContent");
-        f.ats.allows_arbitrary_loads_for_media = plists::boolean(ats, "NSAllowsArbitraryLoadsForMedia");
+        f.ats.allows_arbitrary_loads_for_media =
+            plists::boolean(ats, "NSAllowsArbitraryLoadsForMedia");
         f.ats.allows_local_networking = plists::boolean(ats, "NSAllowsLocalNetworking");
         if let Some(Value::Dictionary(doms)) = plists::get(ats, "NSExceptionDomains") {
             for (domain, d) in doms.iter().take(10_000) {
@@ -585,7 +602,8 @@ fn privacy_manifest(path: &str, v: &Value) -> PrivacyManifest {
         for i in items.iter().take(1000) {
             if let Some(t) = plists::string(i, "NSPrivacyAccessedAPIType") {
                 let reasons = plists::strings(i, "NSPrivacyAccessedAPITypeReasons");
-                m.accessed_api_types.push(format!("{t}: {}", reasons.join(", ")));
+                m.accessed_api_types
+                    .push(format!("{t}: {}", reasons.join(", ")));
             }
         }
     }

@@ -67,7 +67,10 @@ fn check_xml_depth(data: &[u8]) -> Result<(), String> {
 /// exhaust the stack), and rejects reference cycles.
 fn check_binary(data: &[u8]) -> Result<(), String> {
     if data.len() < 8 + 32 {
-        return Err(format!("binary plist of {} bytes is shorter than its trailer", data.len()));
+        return Err(format!(
+            "binary plist of {} bytes is shorter than its trailer",
+            data.len()
+        ));
     }
     let t = &data[data.len() - 32..];
     let off_size = t[6] as usize;
@@ -78,7 +81,9 @@ fn check_binary(data: &[u8]) -> Result<(), String> {
     let table = be(&t[24..32]);
     let trailer_at = (data.len() - 32) as u64;
     if !(1..=8).contains(&off_size) || !(1..=8).contains(&ref_size) {
-        return Err(format!("binary plist trailer at offset {trailer_at}: bad int sizes"));
+        return Err(format!(
+            "binary plist trailer at offset {trailer_at}: bad int sizes"
+        ));
     }
     if num > MAX_OBJECTS || top >= num.max(1) {
         return Err(format!(
@@ -97,7 +102,9 @@ fn check_binary(data: &[u8]) -> Result<(), String> {
     // Children of a container object.
     let children = |i: u64| -> Result<Vec<u64>, String> {
         let at = offset_of(i).ok_or("offset table entry out of range")?;
-        let marker = *data.get(at).ok_or_else(|| format!("object {i} offset {at} past the end"))?;
+        let marker = *data
+            .get(at)
+            .ok_or_else(|| format!("object {i} offset {at} past the end"))?;
         let kind = marker >> 4;
         if kind != 0xA && kind != 0xC && kind != 0xD {
             return Ok(Vec::new());
@@ -110,7 +117,11 @@ fn check_binary(data: &[u8]) -> Result<(), String> {
             count = be(data.get(pos + 1..pos + 1 + n).ok_or("truncated count")?);
             pos += 1 + n;
         }
-        let refs = if kind == 0xD { count.saturating_mul(2) } else { count };
+        let refs = if kind == 0xD {
+            count.saturating_mul(2)
+        } else {
+            count
+        };
         if refs > num.saturating_mul(2) {
             return Err(format!("object {i} at offset {at} claims {count} entries"));
         }
@@ -121,7 +132,9 @@ fn check_binary(data: &[u8]) -> Result<(), String> {
                 .ok_or_else(|| format!("object {i} at offset {at}: references run past the end"))?;
             let r = be(b);
             if r >= num {
-                return Err(format!("object {i} at offset {at}: reference {r} of {num} objects"));
+                return Err(format!(
+                    "object {i} at offset {at}: reference {r} of {num} objects"
+                ));
             }
             out.push(r);
         }
@@ -153,7 +166,9 @@ fn check_binary(data: &[u8]) -> Result<(), String> {
         let grandkids = children(child)?;
         if !grandkids.is_empty() {
             if stack.len() >= MAX_DEPTH {
-                return Err(format!("binary plist nesting deeper than {MAX_DEPTH} levels"));
+                return Err(format!(
+                    "binary plist nesting deeper than {MAX_DEPTH} levels"
+                ));
             }
             on_path[child as usize] = true;
             stack.push((child, grandkids, 0));
@@ -223,7 +238,11 @@ mod tests {
 
     #[test]
     fn depth_and_cycles_are_refused() {
-        let deep = format!("<plist>{}{}</plist>", "<array>".repeat(100), "</array>".repeat(100));
+        let deep = format!(
+            "<plist>{}{}</plist>",
+            "<array>".repeat(100),
+            "</array>".repeat(100)
+        );
         assert!(parse(deep.as_bytes()).unwrap_err().contains("nesting"));
         let ok = "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>a</key><array/></dict></plist>";
         assert!(parse(ok.as_bytes()).is_ok());

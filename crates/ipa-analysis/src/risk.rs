@@ -15,9 +15,11 @@ type Cap = (&'static str, &'static str, Severity);
 fn usage_capability(key: &str) -> Option<Cap> {
     use Severity::*;
     Some(match key {
-        "NSLocationAlwaysUsageDescription" | "NSLocationAlwaysAndWhenInUseUsageDescription" => {
-            ("location_always", "Location at any time, including in the background", High)
-        }
+        "NSLocationAlwaysUsageDescription" | "NSLocationAlwaysAndWhenInUseUsageDescription" => (
+            "location_always",
+            "Location at any time, including in the background",
+            High,
+        ),
         "NSLocationWhenInUseUsageDescription" | "NSLocationUsageDescription" => {
             ("location", "Precise location while in use", Medium)
         }
@@ -42,16 +44,18 @@ fn usage_capability(key: &str) -> Option<Cap> {
         ),
         "NSHealthShareUsageDescription"
         | "NSHealthUpdateUsageDescription"
-        | "NSHealthClinicalHealthRecordsShareUsageDescription" => {
-            ("health", "Health data", High)
-        }
+        | "NSHealthClinicalHealthRecordsShareUsageDescription" => ("health", "Health data", High),
         "NSMotionUsageDescription" => ("motion", "Motion and fitness sensors", Low),
         "NSSpeechRecognitionUsageDescription" => ("speech", "Speech recognition", Medium),
         "NSFaceIDUsageDescription" => ("biometrics", "Face ID", Low),
         "NFCReaderUsageDescription" => ("nfc", "Read NFC tags", Low),
         "NSSiriUsageDescription" => ("siri", "Siri integration", Low),
         "NSHomeKitUsageDescription" => ("homekit", "Control home devices", Medium),
-        "NSSensorKitUsageDescription" => ("sensorkit", "SensorKit research data (keyboard, calls, visits)", High),
+        "NSSensorKitUsageDescription" => (
+            "sensorkit",
+            "SensorKit research data (keyboard, calls, visits)",
+            High,
+        ),
         _ => return None,
     })
 }
@@ -64,18 +68,26 @@ fn entitlement_capability(key: &str) -> Option<Cap> {
             "Network extension: VPN, content filter or DNS proxy seeing device traffic",
             Critical,
         ),
-        "com.apple.developer.networking.vpn.api" => ("vpn_configuration", "Configure a personal VPN", High),
+        "com.apple.developer.networking.vpn.api" => {
+            ("vpn_configuration", "Configure a personal VPN", High)
+        }
         "com.apple.developer.healthkit" => ("health", "Health data", High),
         "com.apple.developer.homekit" => ("homekit", "Control home devices", Medium),
-        "com.apple.developer.family-controls" => ("family_controls", "Screen Time and app usage control", High),
+        "com.apple.developer.family-controls" => {
+            ("family_controls", "Screen Time and app usage control", High)
+        }
         "com.apple.developer.contacts.notes" => ("contacts", "Read the address book", High),
-        "com.apple.developer.sensorkit.reader.allow" => {
-            ("sensorkit", "SensorKit research data (keyboard, calls, visits)", High)
-        }
+        "com.apple.developer.sensorkit.reader.allow" => (
+            "sensorkit",
+            "SensorKit research data (keyboard, calls, visits)",
+            High,
+        ),
         "get-task-allow" => ("debuggable", "Debuggable build (get-task-allow)", Medium),
-        "com.apple.developer.usernotifications.communication" => {
-            ("communication_notifications", "Communication notifications (calls and messages)", Low)
-        }
+        "com.apple.developer.usernotifications.communication" => (
+            "communication_notifications",
+            "Communication notifications (calls and messages)",
+            Low,
+        ),
         _ => return None,
     })
 }
@@ -83,15 +95,29 @@ fn entitlement_capability(key: &str) -> Option<Cap> {
 fn background_capability(mode: &str) -> Option<Cap> {
     use Severity::*;
     Some(match mode {
-        "location" => ("background_location", "Location updates in the background", High),
-        "voip" => ("background_voip", "Runs in the background for VoIP calls", Medium),
-        "audio" => ("background_audio", "Plays or records audio in the background", Low),
+        "location" => (
+            "background_location",
+            "Location updates in the background",
+            High,
+        ),
+        "voip" => (
+            "background_voip",
+            "Runs in the background for VoIP calls",
+            Medium,
+        ),
+        "audio" => (
+            "background_audio",
+            "Plays or records audio in the background",
+            Low,
+        ),
         "bluetooth-central" | "bluetooth-peripheral" => {
             ("background_bluetooth", "Bluetooth in the background", Low)
         }
-        "fetch" | "processing" | "remote-notification" => {
-            ("background_refresh", "Wakes in the background to fetch data", Low)
-        }
+        "fetch" | "processing" | "remote-notification" => (
+            "background_refresh",
+            "Wakes in the background to fetch data",
+            Low,
+        ),
         _ => return None,
     })
 }
@@ -104,7 +130,11 @@ fn extension_capability(point: &str, open_access: bool) -> Option<Cap> {
             "Custom keyboard with Full Access: sees what is typed and may send it over the network",
             Critical,
         ),
-        "com.apple.keyboard-service" => ("custom_keyboard", "Custom keyboard: sees what is typed with it", High),
+        "com.apple.keyboard-service" => (
+            "custom_keyboard",
+            "Custom keyboard: sees what is typed with it",
+            High,
+        ),
         "com.apple.networkextension.packet-tunnel"
         | "com.apple.networkextension.app-proxy"
         | "com.apple.networkextension.dns-proxy"
@@ -114,16 +144,22 @@ fn extension_capability(point: &str, open_access: bool) -> Option<Cap> {
             "Network extension: VPN, content filter or DNS proxy seeing device traffic",
             Critical,
         ),
-        "com.apple.callkit.call-directory" | "com.apple.identitylookup.message-filter" => {
-            ("call_sms_metadata", "Caller ID or SMS filter: sees call and message metadata", High)
+        "com.apple.callkit.call-directory" | "com.apple.identitylookup.message-filter" => (
+            "call_sms_metadata",
+            "Caller ID or SMS filter: sees call and message metadata",
+            High,
+        ),
+        "com.apple.broadcast-services-upload" => {
+            ("screen_broadcast", "Records and uploads the screen", High)
         }
-        "com.apple.broadcast-services-upload" => ("screen_broadcast", "Records and uploads the screen", High),
         "com.apple.authentication-services-credential-provider-ui" => {
             ("credential_provider", "Password autofill provider", High)
         }
-        "com.apple.usernotifications.service" => {
-            ("notification_service", "Reads and rewrites push notifications", Medium)
-        }
+        "com.apple.usernotifications.service" => (
+            "notification_service",
+            "Reads and rewrites push notifications",
+            Medium,
+        ),
         _ => return None,
     })
 }
@@ -216,7 +252,10 @@ pub(crate) fn apply(
                 } else {
                     ""
                 };
-                caps.add(c, format!("{}: NSExtensionPointIdentifier {p}{extra}", b.path));
+                caps.add(
+                    c,
+                    format!("{}: NSExtensionPointIdentifier {p}{extra}", b.path),
+                );
             }
         }
     }
@@ -249,7 +288,8 @@ pub(crate) fn apply(
             ev.bundle_ids.insert(id.clone());
         }
     }
-    ev.skadnetwork.extend(a.info.skadnetwork_ids.iter().cloned());
+    ev.skadnetwork
+        .extend(a.info.skadnetwork_ids.iter().cloned());
     let mut tracker_list = trackers::matches(IosTrackerTable::builtin(), &ev);
 
     // Endpoints: code strings (when not encrypted), ATS exception domains, privacy-manifest tracking domains.
@@ -284,8 +324,7 @@ pub(crate) fn apply(
         if ev.objc_classes.contains("ASIdentifierManager") {
             v.push("ASIdentifierManager (IDFA) is imported".to_owned());
         }
-        if a
-            .info
+        if a.info
             .usage_descriptions
             .iter()
             .any(|u| u.key == "NSUserTrackingUsageDescription")
@@ -310,7 +349,11 @@ pub(crate) fn apply(
                 ad_evidence.join("; ")
             ));
         }
-        for other in a.privacy_manifests.iter().filter(|o| o.tracking == Some(true)) {
+        for other in a
+            .privacy_manifests
+            .iter()
+            .filter(|o| o.tracking == Some(true))
+        {
             if m.tracking == Some(false) {
                 contradictions.push(format!(
                     "{} declares NSPrivacyTracking false, but the embedded {} declares tracking{}",
@@ -337,15 +380,22 @@ pub(crate) fn apply(
         teams.extend(p.team_id.clone());
     }
     teams.dedup();
-    let vendor = cfg.vendors.attribute_ios(&a.app.bundle_id, &teams, &cfg.concern);
+    let vendor = cfg
+        .vendors
+        .attribute_ios(&a.app.bundle_id, &teams, &cfg.concern);
 
     // Platform factors.
     let mut extra = Vec::new();
-    if let Some(p) = a.provisioning_profile.as_ref().filter(|p| p.provisions_all_devices) {
+    if let Some(p) = a
+        .provisioning_profile
+        .as_ref()
+        .filter(|p| p.provisions_all_devices)
+    {
         extra.push(Factor {
             id: "enterprise_distribution".into(),
             points: 15,
-            title: "Enterprise (in-house) distribution: installs on any device without App Review".into(),
+            title: "Enterprise (in-house) distribution: installs on any device without App Review"
+                .into(),
             evidence: format!(
                 "embedded.mobileprovision ProvisionsAllDevices, team {}",
                 p.team_id.clone().unwrap_or_default()
@@ -372,7 +422,9 @@ pub(crate) fn apply(
     if !a.privacy_contradictions.is_empty() {
         extra.push(Factor {
             id: "privacy_manifest_contradiction".into(),
-            points: (a.privacy_contradictions.len() as u32).saturating_mul(5).min(10),
+            points: (a.privacy_contradictions.len() as u32)
+                .saturating_mul(5)
+                .min(10),
             title: "The privacy manifest contradicts the evidence".into(),
             evidence: list(a.privacy_contradictions.iter().cloned(), 2),
         });

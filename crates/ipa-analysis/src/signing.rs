@@ -90,7 +90,8 @@ pub(crate) fn section(sig: &CodeSignature, ents: Option<serde_json::Value>) -> I
 
 /// Parses `embedded.mobileprovision` (CMS SignedData, DER or BER, with the plist attached).
 pub(crate) fn profile(data: &[u8]) -> Result<ProvisioningProfile, String> {
-    let sd = macho::cms::parse_signed_data(data, crate::MAX_PLIST_BYTES).map_err(|e| e.to_string())?;
+    let sd =
+        macho::cms::parse_signed_data(data, crate::MAX_PLIST_BYTES).map_err(|e| e.to_string())?;
     let content = sd
         .content
         .as_deref()
@@ -130,9 +131,6 @@ pub(crate) fn profile(data: &[u8]) -> Result<ProvisioningProfile, String> {
         } else {
             "der"
         },
-        signer: sd
-            .signer
-            .and_then(|i| sd.certificates.get(i))
-            .map(cert),
+        signer: sd.signer.and_then(|i| sd.certificates.get(i)).map(cert),
     })
 }

@@ -173,16 +173,25 @@ mod tests {
         assert!(t.trackers.len() >= 25);
         let ids: BTreeSet<u32> = t.trackers.iter().map(|x| x.id).collect();
         assert_eq!(ids.len(), t.trackers.len(), "ids are unique");
-        assert!(t.trackers.iter().all(|x| x.id >= 100_000 && !x.source.is_empty()));
+        assert!(t
+            .trackers
+            .iter()
+            .all(|x| x.id >= 100_000 && !x.source.is_empty()));
         let ev = Evidence {
-            objc_classes: ["WXApi", "NSObject", "FBSDKAppEvents"].map(String::from).into(),
+            objc_classes: ["WXApi", "NSObject", "FBSDKAppEvents"]
+                .map(String::from)
+                .into(),
             skadnetwork: ["cstr6suwn9.skadnetwork".to_owned()].into(),
             ..Default::default()
         };
         let names: Vec<String> = matches(&t, &ev).into_iter().map(|m| m.name).collect();
         assert_eq!(
             names,
-            ["Facebook SDK / Audience Network", "Google AdMob", "WeChat SDK (Tencent)"]
+            [
+                "Facebook SDK / Audience Network",
+                "Google AdMob",
+                "WeChat SDK (Tencent)"
+            ]
         );
     }
 }

@@ -9,20 +9,32 @@ fn tool(args: &[&str], file: &std::path::Path) -> String {
         .arg(file)
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (apt-get install llvm-14)", args[0]));
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn otool_and_objdump_agree() {
     let opts = ipa_analysis::Options::default();
-    for name in ["baseline", "trackers", "extensions", "appstore", "fat", "wechat"] {
+    for name in [
+        "baseline",
+        "trackers",
+        "extensions",
+        "appstore",
+        "fat",
+        "wechat",
+    ] {
         let ipa = std::fs::read(ipa_fixtures::build(name).unwrap()).unwrap();
         let report = ipa_analysis::assess(name, &ipa, &opts).unwrap();
         let archive = apk_zip::Archive::parse(&ipa, apk_zip::Limits::default()).unwrap();
         for bin in &report.binaries {
             let bytes = archive.read(archive.find(&bin.path).unwrap()).unwrap();
-            let tmp = std::env::temp_dir().join(format!("interdict-diff-{}-{name}", std::process::id()));
+            let tmp =
+                std::env::temp_dir().join(format!("interdict-diff-{}-{name}", std::process::id()));
             std::fs::write(&tmp, &bytes).unwrap();
             for slice in &bin.slices {
                 let arch = ["-arch", slice.arch.as_str()];
@@ -34,7 +46,13 @@ fn otool_and_objdump_agree() {
                 let listed: Vec<String> = tool(&args, &tmp)
                     .lines()
                     .filter(|l| l.starts_with('\t'))
-                    .map(|l| l.trim().split(" (compatibility").next().unwrap_or("").to_owned())
+                    .map(|l| {
+                        l.trim()
+                            .split(" (compatibility")
+                            .next()
+                            .unwrap_or("")
+                            .to_owned()
+                    })
                     .collect();
                 let mut ours: Vec<String> = slice.dylibs.iter().map(|d| d.name.clone()).collect();
                 if slice.file_type == "dylib" {
@@ -48,12 +66,20 @@ fn otool_and_objdump_agree() {
                     args.push("--arch");
                     args.push(slice.arch.as_str());
                 }
-                let cryptid: Option<u32> = tool(&args, &tmp)
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("cryptid ").and_then(|v| v.trim().parse().ok()));
+                let cryptid: Option<u32> = tool(&args, &tmp).lines().find_map(|l| {
+                    l.trim()
+                        .strip_prefix("cryptid ")
+                        .and_then(|v| v.trim().parse().ok())
+                });
                 assert_eq!(cryptid, slice.cryptid, "{name} {}", bin.path);
                 // Objective-C classes bound by dyld.
-                let mut args = vec!["llvm-objdump-14", "--macho", "--bind", "--lazy-bind", "--weak-bind"];
+                let mut args = vec![
+                    "llvm-objdump-14",
+                    "--macho",
+                    "--bind",
+                    "--lazy-bind",
+                    "--weak-bind",
+                ];
                 if bin.fat {
                     args.push("--arch");
                     args.push(slice.arch.as_str());
@@ -64,7 +90,11 @@ fn otool_and_objdump_agree() {
                     .collect();
                 bound.sort();
                 bound.dedup();
-                assert_eq!(bound, slice.objc_classes, "{name} {} {}", bin.path, slice.arch);
+                assert_eq!(
+                    bound, slice.objc_classes,
+                    "{name} {} {}",
+                    bin.path, slice.arch
+                );
             }
             let _ = std::fs::remove_file(&tmp);
         }

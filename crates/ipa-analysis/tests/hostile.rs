@@ -27,8 +27,15 @@ fn ok(name: &str) -> IpaAssessment {
 #[test]
 fn bad_code_directory_ident_offset() {
     let a = ok("hostile-bad_cd_ident_offset");
-    let x = a.anomalies.iter().find(|x| x.code == "code_signature_blob_invalid").unwrap();
-    assert!(x.detail.contains("identOffset") && x.offset.is_some(), "{x:?}");
+    let x = a
+        .anomalies
+        .iter()
+        .find(|x| x.code == "code_signature_blob_invalid")
+        .unwrap();
+    assert!(
+        x.detail.contains("identOffset") && x.offset.is_some(),
+        "{x:?}"
+    );
     // No CodeDirectory: no identifier, and the team comes only from the certificate.
     let s = a.signing.as_ref().unwrap();
     assert!(s.identifier.is_none());
@@ -38,20 +45,35 @@ fn bad_code_directory_ident_offset() {
 #[test]
 fn superblob_count_past_its_data() {
     let a = ok("hostile-superblob_count");
-    let x = a.anomalies.iter().find(|x| x.code == "code_signature_invalid").unwrap();
-    assert!(x.detail.contains("SuperBlob") && x.detail.contains("count"), "{x:?}");
+    let x = a
+        .anomalies
+        .iter()
+        .find(|x| x.code == "code_signature_invalid")
+        .unwrap();
+    assert!(
+        x.detail.contains("SuperBlob") && x.detail.contains("count"),
+        "{x:?}"
+    );
 }
 
 #[test]
 fn overlapping_load_commands() {
     let a = ok("hostile-overlapping_load_commands");
-    assert!(codes(&a).contains(&"load_commands_overlap_sections"), "{:?}", a.anomalies);
+    assert!(
+        codes(&a).contains(&"load_commands_overlap_sections"),
+        "{:?}",
+        a.anomalies
+    );
 }
 
 #[test]
 fn fat_slice_past_end_of_file() {
     let a = ok("hostile-fat_slice_past_eof");
-    let x = a.anomalies.iter().find(|x| x.code == "fat_slice_out_of_bounds").unwrap();
+    let x = a
+        .anomalies
+        .iter()
+        .find(|x| x.code == "fat_slice_out_of_bounds")
+        .unwrap();
     assert_eq!(x.offset, Some(28));
     assert_eq!(a.binaries[0].slices.len(), 1);
 }
@@ -77,7 +99,11 @@ fn duplicate_payload_apps() {
 #[test]
 fn dotdot_path() {
     let a = ok("hostile-dotdot_path");
-    let x = a.anomalies.iter().find(|x| x.code == "path_traversal").unwrap();
+    let x = a
+        .anomalies
+        .iter()
+        .find(|x| x.code == "path_traversal")
+        .unwrap();
     assert!(x.detail.contains("../evil.txt") && x.offset.is_some());
 }
 
@@ -91,7 +117,10 @@ fn executable_outside_bundle() {
 
 #[test]
 fn not_an_ipa() {
-    assert!(matches!(assess("x", b"PK\x05\x06garbage", &options()), Err(AssessError::Zip(_))));
+    assert!(matches!(
+        assess("x", b"PK\x05\x06garbage", &options()),
+        Err(AssessError::Zip(_))
+    ));
     let apk_like = bytes("baseline");
     assert!(!ipa_analysis::is_ipa(b"not a zip"));
     assert!(ipa_analysis::is_ipa(&apk_like));
@@ -161,7 +190,10 @@ fn stored(name: &str) -> Vec<u8> {
         return v.clone();
     }
     let src = ipa_fixtures::build(name).unwrap();
-    let dst = std::env::temp_dir().join(format!("interdict-ipa-stored-{name}-{}.ipa", std::process::id()));
+    let dst = std::env::temp_dir().join(format!(
+        "interdict-ipa-stored-{name}-{}.ipa",
+        std::process::id()
+    ));
     let rezip = ipa_fixtures::workspace_root().join("testdata/tools/rezip.py");
     let st = std::process::Command::new("python3")
         .arg(rezip)

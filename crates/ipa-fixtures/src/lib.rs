@@ -162,6 +162,12 @@ pub struct Spec {
     /// `fat_slice_past_eof`, `cyclic_info_plist`, `duplicate_app`, `dotdot_path`, `executable_outside`.
     #[serde(default)]
     pub hostile: Vec<String>,
+    /// Benchmarks: MiB of half-compressible data in `__TEXT,__const` of each main-executable slice.
+    #[serde(default)]
+    pub pad_mb: u32,
+    /// Benchmarks: MiB of incompressible resource files under `Assets/` (like compressed images).
+    #[serde(default)]
+    pub resources_mb: u32,
 }
 
 fn default_min_os() -> String {
@@ -202,8 +208,10 @@ pub fn spec_names() -> Vec<String> {
             rd.filter_map(|e| e.ok())
                 .filter_map(|e| {
                     let p = e.path();
-                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+                    (p.extension()? == "toml")
+                        .then(|| p.file_stem()?.to_str().map(str::to_owned))?
                 })
+                .filter(|n: &String| !n.starts_with("bench-"))
                 .collect()
         })
         .unwrap_or_default();
@@ -216,7 +224,8 @@ pub fn build(name: &str) -> Result<PathBuf, BuildError> {
     let spec_path = workspace_root().join(format!("testdata/ipa/{name}.toml"));
     let text = std::fs::read_to_string(&spec_path)
         .map_err(|e| BuildError::Io(spec_path.display().to_string(), e))?;
-    let spec: Spec = toml::from_str(&text).map_err(|e| BuildError::Spec(name.into(), e.to_string()))?;
+    let spec: Spec =
+        toml::from_str(&text).map_err(|e| BuildError::Spec(name.into(), e.to_string()))?;
     let key = {
         let mut h = sha2::Sha256::new();
         h.update(BUILDER_VERSION);
@@ -280,7 +289,12 @@ fn target_triple(arch: &str, min_os: &str) -> String {
 }
 
 fn tbd(install_name: &str, symbols: &[String], classes: &[String]) -> String {
-    let list = |v: &[String]| v.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut s = format!(
         "--- !tapi-tbd\ntbd-version: 4\ntargets: [ arm64-ios, x86_64-ios-simulator ]\ninstall-name: '{install_name}'\nexports:\n  - targets: [ arm64-ios, x86_64-ios-simulator ]\n"
     );
@@ -302,7 +316,9 @@ fn c_escape(s: &str) -> String {
 fn main_source(classes: &[String], strings: &[String]) -> String {
     let mut src = String::new();
     for (i, c) in classes.iter().enumerate() {
-        src.push_str(&format!("extern char cls_{i} __asm(\"_OBJC_CLASS_$_{c}\");\n"));
+        src.push_str(&format!(
+            "extern char cls_{i} __asm(\"_OBJC_CLASS_$_{c}\");\n"
+        ));
     }
     src.push_str("const char *interdict_strings[] = {\n");
     for s in strings {
@@ -312,7 +328,9 @@ fn main_source(classes: &[String], strings: &[String]) -> String {
     for i in 0..classes.len() {
         src.push_str(&format!("  &cls_{i},\n"));
     }
-    src.push_str("  0 };\nint main(void) { return interdict_refs[0] != 0 && interdict_strings[0] != 0; }\n");
+    src.push_str(
+        "  0 };\nint main(void) { return interdict_refs[0] != 0 && interdict_strings[0] != 0; }\n",
+    );
     src
 }
 
@@ -324,13 +342,15 @@ struct Identity {
 fn identity(work: &Path, team: &str, org: &str) -> Result<Identity, BuildError> {
     let cert = work.join("cert.pem");
     let key = work.join("key.pem");
-    let subj = format!("/UID={team}/CN=Apple Development: Fixture Developer ({team})/OU={team}/O={org}/C=US");
+    let subj = format!(
+        "/UID={team}/CN=Apple Development: Fixture Developer ({team})/OU={team}/O={org}/C=US"
+    );
     run(
         work,
         "openssl",
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
-            "-days", "3650", "-subj", &subj,
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+            "cert.pem", "-days", "3650", "-subj", &subj,
         ],
     )?;
     Ok(Identity { cert, key })
@@ -359,7 +379,11 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
     mkdir(&stubs)?;
     write(
         &stubs.join("libSystem.tbd"),
-        tbd("/usr/lib/libSystem.B.dylib", &["dyld_stub_binder".into()], &[]),
+        tbd(
+            "/usr/lib/libSystem.B.dylib",
+            &["dyld_stub_binder".into()],
+            &[],
+        ),
     )?;
     let mut link_args: Vec<String> = vec![stubs.join("libSystem.tbd").display().to_string()];
     let mut classes: Vec<String> = Vec::new();
@@ -387,24 +411,44 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         mkdir(&dir)?;
         let mut src = String::new();
         for c in &f.classes {
-            src.push_str(&format!(
-                "char cls_{c} __asm(\"_OBJC_CLASS_$_{c}\") = 1;\n"
-            ));
+            src.push_str(&format!("char cls_{c} __asm(\"_OBJC_CLASS_$_{c}\") = 1;\n"));
         }
         src.push_str(&format!("const char *sdk_name = \"{}\";\n", f.name));
         let c = work.join(format!("{}.c", f.name));
         write(&c, src)?;
         let o = work.join(format!("{}.o", f.name));
-        run(work, "clang-14", &["-target", &target_triple("arm64", &spec.minimum_os), "-c", &c.display().to_string(), "-o", &o.display().to_string()])?;
+        run(
+            work,
+            "clang-14",
+            &[
+                "-target",
+                &target_triple("arm64", &spec.minimum_os),
+                "-c",
+                &c.display().to_string(),
+                "-o",
+                &o.display().to_string(),
+            ],
+        )?;
         let bin = dir.join(&f.name);
         let install = format!("@rpath/{0}.framework/{0}", f.name);
         run(
             work,
             "ld64.lld-14",
             &[
-                "-arch", "arm64", "-platform_version", "ios", &spec.minimum_os, "17.0", "-dylib",
-                "-install_name", &install, "-adhoc_codesign", "-o", &bin.display().to_string(),
-                &o.display().to_string(), &stubs.join("libSystem.tbd").display().to_string(),
+                "-arch",
+                "arm64",
+                "-platform_version",
+                "ios",
+                &spec.minimum_os,
+                "17.0",
+                "-dylib",
+                "-install_name",
+                &install,
+                "-adhoc_codesign",
+                "-o",
+                &bin.display().to_string(),
+                &o.display().to_string(),
+                &stubs.join("libSystem.tbd").display().to_string(),
             ],
         )?;
         let info = plist_dict(&format!(
@@ -419,7 +463,15 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
             write(&dir.join("PrivacyInfo.xcprivacy"), pm)?;
         }
         if let (Some(id), Some(team)) = (&ident, &spec.team_id) {
-            let signed = sign_macho(&read(&bin)?, &f.bundle_id, Some(team), None, info.as_bytes(), id, work)?;
+            let signed = sign_macho(
+                &read(&bin)?,
+                &f.bundle_id,
+                Some(team),
+                None,
+                info.as_bytes(),
+                id,
+                work,
+            )?;
             write(&bin, signed)?;
         }
         fw_link.push(bin.display().to_string());
@@ -458,17 +510,48 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
 
     // Main executable, per arch.
     let src = work.join("main.c");
-    write(&src, main_source(&classes, &spec.strings))?;
+    let mut main_c = main_source(&classes, &spec.strings);
+    if spec.pad_mb > 0 {
+        main_c.push_str(&format!(
+            "const unsigned char interdict_pad[{}] = {{1}};\nconst void *interdict_pad_ref = interdict_pad;\n",
+            u64::from(spec.pad_mb) << 20
+        ));
+    }
+    write(&src, main_c)?;
     let mut slices = Vec::new();
     for arch in &spec.archs {
         let o = work.join(format!("main-{arch}.o"));
-        run(work, "clang-14", &["-target", &target_triple(arch, &spec.minimum_os), "-c", &src.display().to_string(), "-o", &o.display().to_string()])?;
+        run(
+            work,
+            "clang-14",
+            &[
+                "-target",
+                &target_triple(arch, &spec.minimum_os),
+                "-c",
+                &src.display().to_string(),
+                "-o",
+                &o.display().to_string(),
+            ],
+        )?;
         let bin = work.join(format!("main-{arch}"));
-        let platform = if arch == "x86_64" { "ios-simulator" } else { "ios" };
+        let platform = if arch == "x86_64" {
+            "ios-simulator"
+        } else {
+            "ios"
+        };
         let mut args: Vec<String> = vec![
-            "-arch".into(), arch.clone(), "-platform_version".into(), platform.into(), spec.minimum_os.clone(), "17.0".into(),
-            "-adhoc_codesign".into(), "-rpath".into(), "@executable_path/Frameworks".into(),
-            "-o".into(), bin.display().to_string(), o.display().to_string(),
+            "-arch".into(),
+            arch.clone(),
+            "-platform_version".into(),
+            platform.into(),
+            spec.minimum_os.clone(),
+            "17.0".into(),
+            "-adhoc_codesign".into(),
+            "-rpath".into(),
+            "@executable_path/Frameworks".into(),
+            "-o".into(),
+            bin.display().to_string(),
+            o.display().to_string(),
         ];
         args.extend(link_args.iter().cloned());
         if arch == "arm64" {
@@ -480,24 +563,44 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         if spec.cryptid != 0 {
             set_cryptid(&mut bytes, spec.cryptid);
         }
-        if spec.hostile.iter().any(|h| h == "overlapping_load_commands") {
+        if spec.pad_mb > 0 {
+            fill_const(&mut bytes);
+        }
+        if spec
+            .hostile
+            .iter()
+            .any(|h| h == "overlapping_load_commands")
+        {
             overlap_first_section(&mut bytes);
         }
         if let (Some(id), Some(team)) = (&ident, &spec.team_id) {
-            bytes = sign_macho(&bytes, &spec.bundle_id, Some(team), spec.entitlements.as_deref(), &info_bytes, id, work)?;
+            bytes = sign_macho(
+                &bytes,
+                &spec.bundle_id,
+                Some(team),
+                spec.entitlements.as_deref(),
+                &info_bytes,
+                id,
+                work,
+            )?;
         }
         if spec.hostile.iter().any(|h| h == "bad_cd_ident_offset") {
-            patch_signature(&mut bytes, |sb, cd| sb[cd + 20..cd + 24].copy_from_slice(&0x7fff_ff00u32.to_be_bytes()));
+            patch_signature(&mut bytes, |sb, cd| {
+                sb[cd + 20..cd + 24].copy_from_slice(&0x7fff_ff00u32.to_be_bytes())
+            });
         }
         if spec.hostile.iter().any(|h| h == "superblob_count") {
-            patch_signature(&mut bytes, |sb, _| sb[8..12].copy_from_slice(&0x0100_0000u32.to_be_bytes()));
+            patch_signature(&mut bytes, |sb, _| {
+                sb[8..12].copy_from_slice(&0x0100_0000u32.to_be_bytes())
+            });
         }
         write(&bin, &bytes)?;
         slices.push(bin);
     }
     let exe_path = app.join(&exe);
     if slices.len() == 1 {
-        std::fs::copy(&slices[0], &exe_path).map_err(|e| BuildError::Io(exe_path.display().to_string(), e))?;
+        std::fs::copy(&slices[0], &exe_path)
+            .map_err(|e| BuildError::Io(exe_path.display().to_string(), e))?;
     } else {
         let mut args: Vec<String> = vec!["-create".into()];
         args.extend(slices.iter().map(|p| p.display().to_string()));
@@ -529,15 +632,63 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         let c = work.join(format!("ext-{}.c", x.name));
         write(&c, "int main(void) { return 0; }\n")?;
         let o = work.join(format!("ext-{}.o", x.name));
-        run(work, "clang-14", &["-target", &target_triple("arm64", &spec.minimum_os), "-c", &c.display().to_string(), "-o", &o.display().to_string()])?;
+        run(
+            work,
+            "clang-14",
+            &[
+                "-target",
+                &target_triple("arm64", &spec.minimum_os),
+                "-c",
+                &c.display().to_string(),
+                "-o",
+                &o.display().to_string(),
+            ],
+        )?;
         let bin = dir.join(&x.name);
-        run(work, "ld64.lld-14", &["-arch", "arm64", "-platform_version", "ios", &spec.minimum_os, "17.0", "-adhoc_codesign", "-o", &bin.display().to_string(), &o.display().to_string(), &stubs.join("libSystem.tbd").display().to_string()])?;
+        run(
+            work,
+            "ld64.lld-14",
+            &[
+                "-arch",
+                "arm64",
+                "-platform_version",
+                "ios",
+                &spec.minimum_os,
+                "17.0",
+                "-adhoc_codesign",
+                "-o",
+                &bin.display().to_string(),
+                &o.display().to_string(),
+                &stubs.join("libSystem.tbd").display().to_string(),
+            ],
+        )?;
         if let (Some(id), Some(team)) = (&ident, &spec.team_id) {
-            let signed = sign_macho(&read(&bin)?, &x.bundle_id, Some(team), x.entitlements.as_deref(), info.as_bytes(), id, work)?;
+            let signed = sign_macho(
+                &read(&bin)?,
+                &x.bundle_id,
+                Some(team),
+                x.entitlements.as_deref(),
+                info.as_bytes(),
+                id,
+                work,
+            )?;
             write(&bin, signed)?;
         }
     }
 
+    for i in 0..spec.resources_mb.div_ceil(8) {
+        let mb = (spec.resources_mb - i * 8).min(8) as usize;
+        // Already-compressed assets (images, media) do not deflate: pseudo-random bytes.
+        let mut data = vec![0u8; mb << 20];
+        let mut x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+        write(&app.join(format!("Assets/blob-{i}.bin")), data)?;
+    }
     if ident.is_some() {
         write(
             &app.join("_CodeSignature/CodeResources"),
@@ -556,7 +707,11 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
                 extra.push_str("</array>\n");
             }
         }
-        let get_task_allow = if p.kind == "development" { "<true/>" } else { "<false/>" };
+        let get_task_allow = if p.kind == "development" {
+            "<true/>"
+        } else {
+            "<false/>"
+        };
         let profile = plist_dict(&format!(
             "{}{}{}<key>TeamIdentifier</key><array><string>{team}</string></array>\n<key>ExpirationDate</key><date>{}</date>\n<key>CreationDate</key><date>2026-01-01T00:00:00Z</date>\n<key>Version</key><integer>1</integer>\n<key>Entitlements</key><dict>{}<key>get-task-allow</key>{get_task_allow}</dict>\n{extra}",
             kv("Name", &format!("{} Profile", spec.name)),
@@ -569,7 +724,14 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         write(&pin, profile)?;
         let pout = app.join("embedded.mobileprovision");
         let mut args = vec![
-            "cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-md", "sha256",
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-outform",
+            "DER",
+            "-md",
+            "sha256",
         ];
         if p.ber {
             args.push("-stream");
@@ -580,7 +742,9 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
             id.cert.display().to_string(),
             id.key.display().to_string(),
         );
-        args.extend(["-in", &pin_s, "-out", &pout_s, "-signer", &cert_s, "-inkey", &key_s]);
+        args.extend([
+            "-in", &pin_s, "-out", &pout_s, "-signer", &cert_s, "-inkey", &key_s,
+        ]);
         run(work, "openssl", &args)?;
     }
     let mut zip_items = vec!["Payload".to_owned()];
@@ -590,7 +754,15 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
     }
     if spec.hostile.iter().any(|h| h == "duplicate_app") {
         let copy = work.join(format!("Payload/{}Copy.app", spec.name));
-        run(work, "cp", &["-a", &app.display().to_string(), &copy.display().to_string()])?;
+        run(
+            work,
+            "cp",
+            &[
+                "-a",
+                &app.display().to_string(),
+                &copy.display().to_string(),
+            ],
+        )?;
     }
     let out_s = out.display().to_string();
     let mut args = vec!["-q", "-r", "-X", out_s.as_str()];
@@ -601,7 +773,17 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         write(&evil, "escaped")?;
         let tmp = format!("{out_s}.rz");
         let rezip = workspace_root().join("testdata/tools/rezip.py");
-        run(work, "python3", &[&rezip.display().to_string(), &out_s, &tmp, "--add", &format!("../evil.txt={}", evil.display())])?;
+        run(
+            work,
+            "python3",
+            &[
+                &rezip.display().to_string(),
+                &out_s,
+                &tmp,
+                "--add",
+                &format!("../evil.txt={}", evil.display()),
+            ],
+        )?;
         std::fs::rename(&tmp, out).map_err(|e| BuildError::Io(out_s.clone(), e))?;
     }
     Ok(())
@@ -645,6 +827,44 @@ fn commands(b: &[u8]) -> Vec<(usize, u32, u32)> {
         off += size as usize;
     }
     v
+}
+
+/// Fills `data` so that about half of it deflates away: 32 pseudo-random bytes, then 32 repeated ones.
+fn half_random(data: &mut [u8], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for (i, chunk) in data.chunks_mut(64).enumerate() {
+        for (j, b) in chunk.iter_mut().enumerate() {
+            if j < 32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            } else {
+                *b = b"interdict-benchmark-padding-text"[j - 32] ^ (i as u8 & 1);
+            }
+        }
+    }
+}
+
+/// Fills every `__const` section's file bytes with [`half_random`] data.
+fn fill_const(b: &mut [u8]) {
+    for (off, cmd, _) in commands(b) {
+        if cmd != 0x19 {
+            continue;
+        }
+        let nsects = le32(b, off + 64) as usize;
+        for k in 0..nsects {
+            let s = off + 72 + k * 80;
+            if &b[s..s + 7] == b"__const" && b[s + 7] == 0 {
+                let size =
+                    u64::from_le_bytes(b[s + 40..s + 48].try_into().unwrap_or([0; 8])) as usize;
+                let fo = le32(b, s + 48) as usize;
+                if fo > 0 && fo + size <= b.len() {
+                    half_random(&mut b[fo..fo + size], fo as u64);
+                }
+            }
+        }
+    }
 }
 
 fn set_cryptid(b: &mut [u8], id: u32) {
@@ -691,7 +911,12 @@ fn sign_macho(
     use macho::codesign::{blob, build_code_directory, build_superblob};
     let mut b = input.to_vec();
     let cmds = commands(&b);
-    let (sig_cmd, _, _) = *cmds.iter().find(|c| c.1 == 0x1d).ok_or_else(|| BuildError::Spec(identifier.into(), "no LC_CODE_SIGNATURE; link with -adhoc_codesign".into()))?;
+    let (sig_cmd, _, _) = *cmds.iter().find(|c| c.1 == 0x1d).ok_or_else(|| {
+        BuildError::Spec(
+            identifier.into(),
+            "no LC_CODE_SIGNATURE; link with -adhoc_codesign".into(),
+        )
+    })?;
     let (linkedit, _, _) = *cmds
         .iter()
         .find(|c| c.1 == 0x19 && &b[c.0 + 8..c.0 + 18] == b"__LINKEDIT")
@@ -699,13 +924,20 @@ fn sign_macho(
     let dataoff = le32(&b, sig_cmd + 8) as usize;
     let reserved: usize = 16 * 1024 + dataoff.div_ceil(4096) * 32;
     put32(&mut b, sig_cmd + 12, reserved as u32);
-    let le_fileoff = u64::from_le_bytes(b[linkedit + 40..linkedit + 48].try_into().unwrap_or([0; 8]));
+    let le_fileoff =
+        u64::from_le_bytes(b[linkedit + 40..linkedit + 48].try_into().unwrap_or([0; 8]));
     let filesize = dataoff as u64 + reserved as u64 - le_fileoff;
     b[linkedit + 48..linkedit + 56].copy_from_slice(&filesize.to_le_bytes());
-    b[linkedit + 32..linkedit + 40].copy_from_slice(&filesize.div_ceil(0x4000).saturating_mul(0x4000).to_le_bytes());
+    b[linkedit + 32..linkedit + 40].copy_from_slice(
+        &filesize
+            .div_ceil(0x4000)
+            .saturating_mul(0x4000)
+            .to_le_bytes(),
+    );
     b.truncate(dataoff);
     let requirements = blob(macho::codesign::CSMAGIC_REQUIREMENTS, &0u32.to_be_bytes());
-    let ent_blob = entitlements.map(|e| blob(macho::codesign::CSMAGIC_EMBEDDED_ENTITLEMENTS, e.as_bytes()));
+    let ent_blob =
+        entitlements.map(|e| blob(macho::codesign::CSMAGIC_EMBEDDED_ENTITLEMENTS, e.as_bytes()));
     let h = |d: &[u8]| -> [u8; 32] { sha2::Sha256::digest(d).into() };
     let special = [
         Some(h(info_plist)),
@@ -722,8 +954,20 @@ fn sign_macho(
         work,
         "openssl",
         &[
-            "cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER", "-in", &cd_path.display().to_string(),
-            "-out", &cms_path.display().to_string(), "-signer", &id.cert.display().to_string(), "-inkey",
+            "cms",
+            "-sign",
+            "-binary",
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+            "-in",
+            &cd_path.display().to_string(),
+            "-out",
+            &cms_path.display().to_string(),
+            "-signer",
+            &id.cert.display().to_string(),
+            "-inkey",
             &id.key.display().to_string(),
         ],
     )?;
@@ -735,7 +979,13 @@ fn sign_macho(
     blobs.push((0x10000, blob(macho::codesign::CSMAGIC_BLOBWRAPPER, &cms)));
     let mut sb = build_superblob(&blobs);
     if sb.len() > reserved {
-        return Err(BuildError::Spec(identifier.into(), format!("signature of {} bytes exceeds the {reserved} reserved", sb.len())));
+        return Err(BuildError::Spec(
+            identifier.into(),
+            format!(
+                "signature of {} bytes exceeds the {reserved} reserved",
+                sb.len()
+            ),
+        ));
     }
     sb.resize(reserved, 0);
     b.extend_from_slice(&sb);

@@ -76,9 +76,7 @@ pub fn parse_signed_data(data: &[u8], max_content: usize) -> Result<SignedData, 
         });
     }
     let explicit = r.expect(0xa0, "ContentInfo.content")?;
-    let sd = explicit
-        .children()
-        .expect(0x30, "SignedData")?;
+    let sd = explicit.children().expect(0x30, "SignedData")?;
     out.ber_indefinite |= sd.indefinite;
     let mut s = sd.children();
     s.expect(0x02, "SignedData.version")?;

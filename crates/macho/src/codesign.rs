@@ -369,14 +369,17 @@ pub fn code_directory(b: &[u8], at: u64) -> Result<CodeDirectory, Error> {
 }
 
 fn c_string(b: &[u8], off: usize, structure: &'static str, at: u64) -> Result<String, Error> {
-    let tail = b.get(off..).filter(|t| !t.is_empty()).ok_or(Error::Malformed {
-        structure,
-        offset: at,
-        detail: format!(
-            "offset {off} points past the {}-byte CodeDirectory",
-            b.len()
-        ),
-    })?;
+    let tail = b
+        .get(off..)
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::Malformed {
+            structure,
+            offset: at,
+            detail: format!(
+                "offset {off} points past the {}-byte CodeDirectory",
+                b.len()
+            ),
+        })?;
     let n = tail.iter().position(|&c| c == 0).ok_or(Error::Malformed {
         structure,
         offset: at + off as u64,
@@ -447,7 +450,14 @@ pub fn build_code_directory(
     b.extend_from_slice(&[32, 2, 0, 12]); // hashSize, hashType SHA-256, platform, pageSize 2^12
     push(&mut b, 0); // spare2
     push(&mut b, 0); // scatterOffset
-    push(&mut b, if team_id.is_some() { team_off as u32 } else { 0 });
+    push(
+        &mut b,
+        if team_id.is_some() {
+            team_off as u32
+        } else {
+            0
+        },
+    );
     push(&mut b, 0); // spare3
     b.extend_from_slice(&0u64.to_be_bytes()); // codeLimit64
     b.extend_from_slice(&0u64.to_be_bytes()); // execSegBase
@@ -493,7 +503,10 @@ mod tests {
         let cd = &sig.code_directories[0];
         assert_eq!(cd.identifier, "com.example.demo");
         assert_eq!(cd.team_id.as_deref(), Some("ABCDE12345"));
-        assert_eq!((cd.version, cd.hash_name(), cd.code_slots), (0x20400, "sha256", 3));
+        assert_eq!(
+            (cd.version, cd.hash_name(), cd.code_slots),
+            (0x20400, "sha256", 3)
+        );
         assert_eq!(sig.entitlements_xml.as_deref(), Some(&b"<plist/>"[..]));
         assert!(sig.cms.is_none());
     }
@@ -506,20 +519,26 @@ mod tests {
         let sig = parse(&s, 1000).unwrap();
         assert!(sig.code_directories.is_empty());
         assert_eq!(sig.problems[0].0, "code_signature_blob_invalid");
-        assert!(sig.problems[0].1.contains("identOffset"), "{:?}", sig.problems);
+        assert!(
+            sig.problems[0].1.contains("identOffset"),
+            "{:?}",
+            sig.problems
+        );
     }
 
     #[test]
     fn count_past_data_is_an_error() {
         let mut s = sample();
         for count in [4u32, 40, 1000] {
-        s[8..12].copy_from_slice(&count.to_be_bytes());
-        match parse(&s, 0) {
-            Err(Error::Malformed { structure, offset, .. }) => {
-                assert_eq!((structure, offset), ("SuperBlob", 8))
+            s[8..12].copy_from_slice(&count.to_be_bytes());
+            match parse(&s, 0) {
+                Err(Error::Malformed {
+                    structure, offset, ..
+                }) => {
+                    assert_eq!((structure, offset), ("SuperBlob", 8))
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
-        }
         }
     }
 }

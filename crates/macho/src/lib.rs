@@ -263,14 +263,28 @@ pub fn parse(data: &[u8], limits: &Limits) -> Result<MachO, Error> {
                     .map_err(|_| fat_error(data))?;
                 f.arches()
                     .iter()
-                    .map(|x| (x.cputype(), x.cpusubtype(), x.offset().into(), x.size().into()))
+                    .map(|x| {
+                        (
+                            x.cputype(),
+                            x.cpusubtype(),
+                            x.offset().into(),
+                            x.size().into(),
+                        )
+                    })
                     .collect()
             } else {
                 let f = object::read::macho::MachOFatFile64::parse(data)
                     .map_err(|_| fat_error(data))?;
                 f.arches()
                     .iter()
-                    .map(|x| (x.cputype(), x.cpusubtype(), x.offset().into(), x.size().into()))
+                    .map(|x| {
+                        (
+                            x.cputype(),
+                            x.cpusubtype(),
+                            x.offset().into(),
+                            x.size().into(),
+                        )
+                    })
                     .collect()
             };
             if arches.len() > limits.max_slices {
@@ -610,7 +624,10 @@ fn thin<Mach: MachHeader<Endian = Endianness>>(
     if let Some((off, size)) = cstring {
         let enc = s.encryption.filter(|e| e.cryptid != 0);
         let in_crypt = enc.is_some_and(|e| {
-            let (cs, ce) = (u64::from(e.cryptoff), u64::from(e.cryptoff) + u64::from(e.cryptsize));
+            let (cs, ce) = (
+                u64::from(e.cryptoff),
+                u64::from(e.cryptoff) + u64::from(e.cryptsize),
+            );
             off < ce && off + size > cs
         });
         if in_crypt {
@@ -638,18 +655,17 @@ fn thin<Mach: MachHeader<Endian = Endianness>>(
     if let Some((off, size)) = s.code_signature_range {
         let end = u64::from(off) + u64::from(size);
         match data.get(off as usize..end as usize) {
-            Some(bytes) if end <= data.len() as u64 => match codesign::parse(bytes, base + u64::from(off)) {
-                Ok(sig) => s.code_signature = Some(sig),
-                Err(e) => s.code_signature_error = Some(e),
-            },
+            Some(bytes) if end <= data.len() as u64 => {
+                match codesign::parse(bytes, base + u64::from(off)) {
+                    Ok(sig) => s.code_signature = Some(sig),
+                    Err(e) => s.code_signature_error = Some(e),
+                }
+            }
             _ => {
                 s.code_signature_error = Some(Error::Malformed {
                     structure: "LC_CODE_SIGNATURE",
                     offset: base + u64::from(off),
-                    detail: format!(
-                        "[{off}, {end}) runs past the {}-byte slice",
-                        data.len()
-                    ),
+                    detail: format!("[{off}, {end}) runs past the {}-byte slice", data.len()),
                 })
             }
         }

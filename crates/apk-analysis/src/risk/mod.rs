@@ -138,7 +138,9 @@ impl<'c> DexScan<'c> {
 
 /// Endpoints in free text, for analysers of other platforms: each `(text, source)` pair is scanned as DEX
 /// strings are (URLs, host names, IP literals), deduplicated in first-seen order.
-pub fn endpoints_in<'a>(texts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<model::Endpoint> {
+pub fn endpoints_in<'a>(
+    texts: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<model::Endpoint> {
     let mut col = endpoints::Collector::default();
     for (text, source) in texts {
         if text.contains("://") || endpoints::may_contain_endpoint(text.as_bytes()) {

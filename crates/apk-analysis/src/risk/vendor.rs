@@ -242,14 +242,20 @@ mod tests {
             .attribute_ios("com.example.x", &["88L2Q4487U".into()], &concern)
             .unwrap();
         assert_eq!((m.name.as_str(), m.matched_by), ("Tencent", "team_id"));
-        let b = c.attribute_ios("com.tencent.xin", &["ABCDE12345".into()], &concern).unwrap();
+        let b = c
+            .attribute_ios("com.tencent.xin", &["ABCDE12345".into()], &concern)
+            .unwrap();
         assert_eq!((b.name.as_str(), b.matched_by), ("Tencent", "package"));
         assert_eq!(
-            c.attribute_ios("x.y", &["2Y8XE5CQ94".into()], &[]).unwrap().name,
+            c.attribute_ios("x.y", &["2Y8XE5CQ94".into()], &[])
+                .unwrap()
+                .name,
             "Kaspersky"
         );
         assert_eq!(
-            c.attribute_ios("x.y", &["22MMUN2RN5".into()], &[]).unwrap().name,
+            c.attribute_ios("x.y", &["22MMUN2RN5".into()], &[])
+                .unwrap()
+                .name,
             "ByteDance"
         );
     }

@@ -103,7 +103,10 @@ pub fn score_input(input: &ScoreInput<'_>, extra: Vec<Factor>) -> (u32, &'static
     if let Some(v) = vendor.filter(|v| v.of_concern) {
         let (points, how) = match v.matched_by {
             "signer_sha256" => (60, "signed with a certificate of".to_owned()),
-            "team_id" => (50, format!("Apple Team ID {:?} belongs to", v.matched_value)),
+            "team_id" => (
+                50,
+                format!("Apple Team ID {:?} belongs to", v.matched_value),
+            ),
             "certificate_subject" => (
                 50,
                 format!("certificate subject {:?} names", v.matched_value),

@@ -5,14 +5,26 @@ use std::process::Command;
 #[test]
 fn assess_directory_with_apk_and_ipa() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(ipa_fixtures::build("extensions").unwrap(), dir.path().join("keys.ipa")).unwrap();
-    std::fs::copy(apk_fixtures::fixture("risk_benign"), dir.path().join("benign.apk")).unwrap();
+    std::fs::copy(
+        ipa_fixtures::build("extensions").unwrap(),
+        dir.path().join("keys.ipa"),
+    )
+    .unwrap();
+    std::fs::copy(
+        apk_fixtures::fixture("risk_benign"),
+        dir.path().join("benign.apk"),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_interdict"))
         .args(["assess", "--format", "json", "--no-progress"])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let reports = v.as_array().unwrap();
     assert_eq!(reports.len(), 2);
@@ -40,7 +52,10 @@ fn assess_directory_with_apk_and_ipa() {
         .unwrap();
     assert!(st.success());
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("Custom keyboard with Full Access") && page.contains("com.example.keysvpn.tunnel"));
+    assert!(
+        page.contains("Custom keyboard with Full Access")
+            && page.contains("com.example.keysvpn.tunnel")
+    );
 }
 
 #[test]
@@ -62,16 +77,30 @@ fn wechat_rule_and_team_id_rule_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("wechat.json");
     let st = Command::new(env!("CARGO_BIN_EXE_interdict"))
-        .args(["assess", "--format", "json", "--no-progress", "--concern", "CN", "-o"])
+        .args([
+            "assess",
+            "--format",
+            "json",
+            "--no-progress",
+            "--concern",
+            "CN",
+            "-o",
+        ])
         .arg(&report)
         .arg(ipa_fixtures::build("wechat").unwrap())
         .status()
         .unwrap();
     assert!(st.success());
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v[0]["vendor"]["name"], "Tencent");
     assert_eq!(v[0]["vendor"]["matched_by"], "team_id");
-    let ids: Vec<&str> = v[0]["bundle_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    let ids: Vec<&str> = v[0]["bundle_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 3);
 
     let policy = dir.path().join("p.toml");
@@ -100,17 +129,28 @@ authority = "TBS 2023-10-30"
     .unwrap();
     let export = |with_report: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_interdict"));
-        c.args(["policy", "export", "--to", "apple", "--policy"]).arg(&policy);
+        c.args(["policy", "export", "--to", "apple", "--policy"])
+            .arg(&policy);
         if with_report {
             c.arg("--assessments").arg(&report);
         }
         let out = c.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (profile, _) = export(true);
     for id in &ids {
-        assert!(profile.contains(&format!("<string>{id}</string>")), "{id} not blocked:\n{profile}");
+        assert!(
+            profile.contains(&format!("<string>{id}</string>")),
+            "{id} not blocked:\n{profile}"
+        );
     }
     // Without the assessment only the listed id is exported, and the Team ID rule says why.
     let (profile, warnings) = export(false);
