@@ -1,6 +1,8 @@
 //! Differential tests: what `llvm-otool-14` and `llvm-objdump-14 --macho` see in each fixture's executables
 //! (linked libraries, cryptid, bound Objective-C classes) equals what the report says.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn tool(args: &[&str], file: &std::path::Path) -> String {

@@ -1,6 +1,8 @@
 //! IPAs built by `ipa-fixtures` (clang-14, ld64.lld-14, openssl; see testdata/ipa/*.toml): each report states
 //! what the fixture was built with.
 
+#![allow(clippy::unwrap_used)]
+
 use ipa_analysis::{assess, IpaAssessment, Options, RiskConfig};
 
 fn options() -> Options {

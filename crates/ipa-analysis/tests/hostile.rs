@@ -1,6 +1,8 @@
 //! Hostile IPAs (testdata/ipa/hostile-*.toml) and byte flips: a report with anomalies or a typed error with
 //! its offset, never a panic.
 
+#![allow(clippy::unwrap_used)]
+
 use ipa_analysis::{assess, AssessError, IpaAssessment, Options, RiskConfig};
 use proptest::prelude::*;
 

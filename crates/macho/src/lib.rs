@@ -277,14 +277,7 @@ pub fn parse(data: &[u8], limits: &Limits) -> Result<MachO, Error> {
                     .map_err(|_| fat_error(data))?;
                 f.arches()
                     .iter()
-                    .map(|x| {
-                        (
-                            x.cputype(),
-                            x.cpusubtype(),
-                            x.offset().into(),
-                            x.size().into(),
-                        )
-                    })
+                    .map(|x| (x.cputype(), x.cpusubtype(), x.offset(), x.size()))
                     .collect()
             };
             if arches.len() > limits.max_slices {

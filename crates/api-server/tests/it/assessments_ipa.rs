@@ -1,6 +1,8 @@
 //! IPAs uploaded to `POST /api/v1/assessments` (sniffed by content) are assessed by `ipa-analysis`, stored
 //! under their bundle id, and read back as `interdict.assessment/v1` reports with `"platform": "ios"`.
 
+#![allow(clippy::unwrap_used)]
+
 use api_server::storage::Role;
 use serde_json::Value;
 

@@ -1,5 +1,7 @@
 //! `interdict assess` on IPAs, and on a directory holding both kinds.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 #[test]
