@@ -265,13 +265,33 @@ fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
         sha256: String::new(),
     };
     if crate::assess_ipa::is_ipa_input(path, &data) {
-        file.sha256 = apk_analysis::sha256_hex(&data);
-        return match crate::assess_ipa::assess(file, &data, options, format) {
-            Ok(rendered) => Outcome { rendered, ok: true },
-            Err(report) => Outcome {
-                rendered: render_error(&report, format),
-                ok: false,
-            },
+        // As for APKs: a mapped file is hashed by streaming reads beside the parsing, so hashing does not
+        // keep the whole file resident.
+        let (result, sha256) = std::thread::scope(|scope| {
+            let hasher = matches!(data, Input::Mapped(_)).then(|| scope.spawn(|| hash_file(path)));
+            let result = crate::assess_ipa::assess(file.clone(), &data, options);
+            let sha = hasher
+                .and_then(|h| h.join().ok())
+                .and_then(Result::ok)
+                .unwrap_or_else(|| apk_analysis::sha256_hex(&data));
+            (result, sha)
+        });
+        file.sha256 = sha256;
+        return match result {
+            Ok(mut report) => {
+                report.file.sha256 = file.sha256;
+                Outcome {
+                    rendered: crate::assess_ipa::render(&report, format),
+                    ok: true,
+                }
+            }
+            Err(mut report) => {
+                report.file.sha256 = file.sha256;
+                Outcome {
+                    rendered: render_error(&report, format),
+                    ok: false,
+                }
+            }
         };
     }
     // Large files are hashed beside the parsing, on the other core; small ones in memory.

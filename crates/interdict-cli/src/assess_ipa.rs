@@ -321,20 +321,25 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
     o
 }
 
-/// Assesses one IPA already read; the outcome is rendered in `format`.
+/// Assesses one IPA already read.
 pub(crate) fn assess(
     file: apk_analysis::FileInfo,
     data: &[u8],
     options: &apk_analysis::Options,
+) -> Result<ipa_analysis::IpaAssessment, apk_analysis::ErrorReport> {
+    ipa_analysis::assess_with_file(file.clone(), data, &options_of(options))
+        .map_err(|e| ipa_analysis::error_report(file, e.code(), e.to_string()))
+}
+
+/// Renders a report in `format`.
+pub(crate) fn render(
+    report: &ipa_analysis::IpaAssessment,
     format: crate::assess_cmd::Format,
-) -> Result<String, apk_analysis::ErrorReport> {
+) -> String {
     use crate::assess_cmd::Format;
-    match ipa_analysis::assess_with_file(file.clone(), data, &options_of(options)) {
-        Ok(report) => Ok(match format {
-            Format::Text => text_summary(&report),
-            Format::Html => render_html(&report),
-            Format::Json | Format::Jsonl => serde_json::to_string(&report).unwrap_or_default(),
-        }),
-        Err(e) => Err(ipa_analysis::error_report(file, e.code(), e.to_string())),
+    match format {
+        Format::Text => text_summary(report),
+        Format::Html => render_html(report),
+        Format::Json | Format::Jsonl => serde_json::to_string(report).unwrap_or_default(),
     }
 }
