@@ -42,9 +42,10 @@ pub(crate) const PATH: &str = "/api/v1/assessments";
 const UPLOAD_NAME: &str = "upload.apk";
 
 /// Content types accepted for the APK bytes.
-const APK_TYPES: [&str; 2] = [
+const APK_TYPES: [&str; 3] = [
     "application/vnd.android.package-archive",
     "application/octet-stream",
+    "application/x-ios-app",
 ];
 
 /// Whether `route` is the APK upload, the one route whose body limit is
@@ -158,13 +159,47 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| AssessmentError::Api(ApiError::Internal(format!("analysis task: {e}"))))
 }
 
-/// Analyses `data` and takes out what is stored beside the report.
+/// Analyses an IPA (sniffed by content: a ZIP with `Payload/*.app/` and no Android manifest).
+fn analyse_ipa(data: &[u8], file: FileInfo) -> Result<NewAssessment> {
+    let options = ipa_analysis::Options {
+        limits: options().limits,
+        risk: options().risk.clone(),
+        ..ipa_analysis::Options::default()
+    };
+    let sha256 = file.sha256.clone();
+    let report = ipa_analysis::assess_with_file(file, data, &options).map_err(|e| {
+        AssessmentError::Unassessable {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    })?;
+    let risk = report
+        .risk
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("risk analysis did not run".into()))?;
+    Ok(NewAssessment {
+        sha256,
+        app_id: Some(report.app.bundle_id.clone()).filter(|p| !p.is_empty()),
+        version_name: report.app.version.clone(),
+        version_code: report.app.build.as_deref().and_then(|b| b.parse().ok()),
+        verdict: risk.verdict.to_string(),
+        score: Some(i64::from(risk.score)),
+        size: i64::try_from(data.len()).unwrap_or(i64::MAX),
+        report_json: serde_json::to_string(&report)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    })
+}
+
+/// Analyses `data` (an APK, or an IPA) and takes out what is stored beside the report.
 fn analyse(data: &[u8], sha256: String) -> Result<NewAssessment> {
     let file = FileInfo {
         path: UPLOAD_NAME.to_string(),
         size: data.len() as u64,
         sha256: sha256.clone(),
     };
+    if ipa_analysis::is_ipa(data) {
+        return analyse_ipa(data, file);
+    }
     let report = apk_analysis::assess_with_file(file, data, options()).map_err(|e| {
         AssessmentError::Unassessable {
             code: e.code(),

@@ -173,16 +173,30 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
             && r.signer_sha256.is_empty()
             && r.signer_sha1.is_empty()
             && r.vendors.is_empty()
+            && r.team_ids.is_empty()
         {
             push(
                 Error,
                 "no-matcher",
                 r.loc,
                 format!(
-                    "rule `{}` has no app_ids, signer_sha256, signer_sha1 or vendors",
+                    "rule `{}` has no app_ids, signer_sha256, signer_sha1, vendors or team_ids",
                     r.id
                 ),
             );
+        }
+        for t in &r.team_ids {
+            if t.value.len() != 10 || !t.value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                push(
+                    Error,
+                    "bad-team-id",
+                    t.loc,
+                    format!(
+                        "team id {:?} is not an Apple Team ID (10 letters and digits, e.g. 88L2Q4487U)",
+                        t.value
+                    ),
+                );
+            }
         }
         for a in &r.app_ids {
             if a.value.is_empty() {

@@ -106,6 +106,7 @@ fn rule_fields(r: &Rule) -> BTreeMap<&'static str, Value> {
     m.insert("app_ids", strs(&r.app_ids));
     m.insert("signer_sha256", strs(&r.signer_sha256));
     m.insert("signer_sha1", strs(&r.signer_sha1));
+    m.insert("team_ids", strs(&r.team_ids));
     m.insert("vendors", strs(&r.vendors));
     m.insert("platforms", json!(r.platforms));
     m.insert("scope.groups", json!(r.scope.groups));

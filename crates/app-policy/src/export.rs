@@ -35,6 +35,21 @@ pub struct ExportOptions {
     /// osquery: emit detection queries (a row when a prohibited app is present) instead of
     /// Fleet policy queries (a row when the host passes).
     pub osquery_detect: bool,
+    /// Assessed iOS apps: rules matching one by Team ID or by its main bundle id are expanded to every
+    /// bundle id the IPA contains (app, extensions, watch app, App Clip), since iOS MDM blocks only by
+    /// bundle id.
+    pub assessed_apps: Vec<AssessedApp>,
+}
+
+/// What the export needs from an IPA's assessment (`interdict assess`, `"platform": "ios"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssessedApp {
+    /// `app.bundle_id`.
+    pub bundle_id: String,
+    /// `signing.team_id`.
+    pub team_id: Option<String>,
+    /// `bundle_ids`: every bundle id in the IPA.
+    pub bundle_ids: Vec<String>,
 }
 
 /// The exported document and what it could not say.
@@ -156,6 +171,46 @@ fn plan(
             if want.contains(&r.action) {
                 ids.entry(id.to_string()).or_default().push(r.id.clone());
             }
+        }
+    }
+    // Assessed IPAs: a rule naming an IPA's Team ID or main bundle id covers every bundle id in it.
+    for (ri, r) in p.rules.iter().enumerate() {
+        if !r.applies_to(platform) || !in_force(r, opts.at) || !want.contains(&r.action) {
+            continue;
+        }
+        let mut matched_team = false;
+        for app in &opts.assessed_apps {
+            let by_team = app
+                .team_id
+                .as_deref()
+                .is_some_and(|t| r.team_ids.iter().any(|x| x.value.eq_ignore_ascii_case(t)));
+            let by_id = r.app_ids.iter().any(|a| a.value == app.bundle_id);
+            matched_team |= by_team;
+            if !(by_team || by_id) {
+                continue;
+            }
+            for bid in &app.bundle_ids {
+                // An earlier rule that decides this id otherwise (e.g. an allow carve-out) wins.
+                let mut earlier: Option<usize> = None;
+                cp.for_each_hit(&probe(bid), &mut scratch, |h, _| {
+                    if h.rule < ri && earlier.is_none_or(|b| h.rule < b) {
+                        earlier = Some(h.rule);
+                    }
+                });
+                if earlier
+                    .and_then(|b| p.rules.get(b))
+                    .is_some_and(|e| !want.contains(&e.action))
+                {
+                    continue;
+                }
+                let v = ids.entry(bid.clone()).or_default();
+                if !v.contains(&r.id) {
+                    v.push(r.id.clone());
+                }
+            }
+        }
+        if !r.team_ids.is_empty() && !matched_team {
+            warnings.push(format!("rule {}: {target} cannot match by Team ID; no assessed IPA of team {} was given (pass `--assessments report.json` from `interdict assess`)", r.id, r.team_ids.iter().map(|t| t.value.as_str()).collect::<Vec<_>>().join(", ")));
         }
     }
     let review = rules.iter().filter(|r| r.action == Action::Review).count();

@@ -20,7 +20,7 @@ pub use check::{check, has_errors, Diagnostic, Severity};
 pub use date::Date;
 pub use diff::{diff, diff_text, PolicyDiff};
 pub use eval::{CompileError, CompiledPolicy, DeviceReport, Finding, Report, Status};
-pub use export::{export, Export, ExportOptions, Target};
+pub use export::{export, AssessedApp, Export, ExportOptions, Target};
 pub use inventory::{
     import_amapi, import_apple, import_osquery, parse_inventory, ActionResult, App, Device,
     DeviceInventory, ImportOptions, Imported, InventoryError, MAX_RESULT_TEXT,

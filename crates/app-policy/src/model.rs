@@ -213,6 +213,9 @@ pub struct Rule {
     pub signer_sha1: Vec<Located<String>>,
     /// Vendor names from the vendor catalog.
     pub vendors: Vec<Located<String>>,
+    /// Apple Team IDs (10 characters, uppercase). Inventories carry no team, so these match only through
+    /// assessed IPAs given to the export, which expands them to every bundle id of those IPAs.
+    pub team_ids: Vec<Located<String>>,
     /// Platforms the rule applies to (empty: all).
     pub platforms: Vec<Platform>,
     /// Devices the rule applies to.

@@ -98,6 +98,8 @@ struct RawRule {
     #[serde(default)]
     vendors: Vec<Spanned<String>>,
     #[serde(default)]
+    team_ids: Vec<Spanned<String>>,
+    #[serde(default)]
     platforms: Vec<Spanned<String>>,
     scope: Option<RawScope>,
     effective: Option<Spanned<Datetime>>,
@@ -301,6 +303,14 @@ impl<'a> Ctx<'a> {
             signer_sha256: hex(r.signer_sha256),
             signer_sha1: hex(r.signer_sha1),
             vendors: r.vendors.into_iter().map(|s| self.located(s)).collect(),
+            team_ids: r
+                .team_ids
+                .into_iter()
+                .map(|s| {
+                    let l = self.located(s);
+                    Located::new(l.value.trim().to_ascii_uppercase(), l.loc)
+                })
+                .collect(),
             platforms,
             scope,
             effective,

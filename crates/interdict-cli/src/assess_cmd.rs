@@ -25,7 +25,7 @@ pub(crate) enum Format {
 
 #[derive(Debug, Args)]
 pub(crate) struct AssessArgs {
-    /// APK files, or directories searched recursively for *.apk.
+    /// APK or IPA files, or directories searched recursively for *.apk and *.ipa.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -161,7 +161,11 @@ fn collect_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .map(walkdir::DirEntry::into_path)
-                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("apk")))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| {
+                        e.eq_ignore_ascii_case("apk") || e.eq_ignore_ascii_case("ipa")
+                    })
+                })
                 .collect();
             found.sort();
             out.extend(found);
@@ -273,6 +277,36 @@ fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
         size: data.len() as u64,
         sha256: String::new(),
     };
+    if crate::assess_ipa::is_ipa_input(path, &data) {
+        // As for APKs: a mapped file is hashed by streaming reads beside the parsing, so hashing does not
+        // keep the whole file resident.
+        let (result, sha256) = std::thread::scope(|scope| {
+            let hasher = matches!(data, Input::Mapped(_)).then(|| scope.spawn(|| hash_file(path)));
+            let result = crate::assess_ipa::assess(file.clone(), &data, options);
+            let sha = hasher
+                .and_then(|h| h.join().ok())
+                .and_then(Result::ok)
+                .unwrap_or_else(|| apk_analysis::sha256_hex(&data));
+            (result, sha)
+        });
+        file.sha256 = sha256;
+        return match result {
+            Ok(mut report) => {
+                report.file.sha256 = file.sha256;
+                Outcome {
+                    rendered: crate::assess_ipa::render(&report, format),
+                    ok: true,
+                }
+            }
+            Err(mut report) => {
+                report.file.sha256 = file.sha256;
+                Outcome {
+                    rendered: render_error(&report, format),
+                    ok: false,
+                }
+            }
+        };
+    }
     // Large files are hashed beside the parsing, on the other core; small ones in memory.
     let (result, sha256) = match &data {
         Input::Mapped(_) => std::thread::scope(|scope| {
@@ -457,7 +491,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
     let inputs = collect_inputs(&args.paths);
     if inputs.is_empty() {
         anyhow::bail!(
-            "no APK found under {}; give .apk files or directories that contain them",
+            "no APK or IPA found under {}; give .apk/.ipa files or directories that contain them",
             args.paths
                 .iter()
                 .map(|p| p.display().to_string())

@@ -25,7 +25,7 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 main{max-width:980px;margin:0 auto;padding:24px}
 h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px;border-bottom:1px solid #d6d9e0;padding-bottom:4px}
@@ -45,7 +45,7 @@ td.pts{font-weight:700;text-align:right;width:3em}
 .muted{color:#5a6275}footer{margin-top:32px;color:#5a6275;font-size:.8em}
 "#;
 
-fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
+pub(crate) fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
     if rows.is_empty() {
         let _ = write!(out, "<p class=\"muted\">{}</p>", esc(empty));
         return;

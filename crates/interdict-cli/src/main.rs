@@ -5,6 +5,7 @@
 
 mod agent_cmd;
 mod assess_cmd;
+mod assess_ipa;
 mod html;
 mod init_cmd;
 mod inventory_cmd;
@@ -29,14 +30,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Statically analyse untrusted APKs without running or extracting them.
+    /// Statically analyse untrusted APKs and IPAs without running or extracting them.
     ///
     /// Reads each APK the way Android does (central directory first, attributes
     /// by resource id, DEX files in ART's load order) and reports identity,
-    /// permissions, components, code and every structural anomaly.
+    /// permissions, components, code and every structural anomaly. Reads each
+    /// IPA (iOS) from Payload/<Name>.app/: Info.plist, extensions, Mach-O load
+    /// commands, code signature, entitlements, provisioning profile and privacy
+    /// manifests, and lists every bundle id iOS MDM can block.
     ///
     /// Examples:
     ///   interdict assess app.apk
+    ///   interdict assess --concern CN,RU app.ipa
     ///   interdict assess --format json --output report.json apks/
     ///   interdict assess --format jsonl --jobs 2 a.apk b.apk
     ///

@@ -156,6 +156,10 @@ pub(crate) enum PolicyCmd {
         /// osquery: detection queries (a row per prohibited app) instead of Fleet pass/fail queries.
         #[arg(long)]
         osquery_detect: bool,
+        /// Reports of assessed IPAs (`interdict assess --format json|jsonl`): a rule matching an IPA's Team ID
+        /// or main bundle id is exported as every bundle id the IPA contains (app and extensions). Repeatable.
+        #[arg(long, value_name = "FILE")]
+        assessments: Vec<PathBuf>,
     },
     /// Turn another jurisdiction's list (CSV or JSON of app ids or vendors, with references)
     /// into a policy file of `review` rules carrying their provenance; then compare with
@@ -396,6 +400,7 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             at,
             amapi_wipe_after_days,
             osquery_detect,
+            assessments,
         } => {
             let at_date = at.as_deref().map(Date::parse).transpose().context("--at")?;
             let p = load_checked(&policy, &vendors, at_date.unwrap_or_else(today))?;
@@ -409,6 +414,7 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 at: at_date,
                 amapi_wipe_after_days,
                 osquery_detect,
+                assessed_apps: assessed_apps(&assessments)?,
             };
             let e = app_policy::export(&p, target, &opts)?;
             for w in &e.warnings {
@@ -449,4 +455,45 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The iOS apps in `interdict assess` reports (a JSON array, one object, or JSON lines).
+fn assessed_apps(files: &[PathBuf]) -> anyhow::Result<Vec<app_policy::AssessedApp>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let values: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text)
+        {
+            Ok(serde_json::Value::Array(a)) => a,
+            Ok(v) => vec![v],
+            Err(_) => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .with_context(|| {
+                    format!("{}: not interdict assess JSON or JSON lines", f.display())
+                })?,
+        };
+        for v in values.iter().filter(|v| v["platform"] == "ios") {
+            let ids: Vec<String> = v["bundle_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(app_policy::AssessedApp {
+                bundle_id: v["app"]["bundle_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                team_id: v["signing"]["team_id"].as_str().map(str::to_owned),
+                bundle_ids: ids,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -3,6 +3,7 @@
 //! `TEST_POSTGRES_URL` is set.
 
 mod assessments;
+mod assessments_ipa;
 mod authz;
 mod compliance;
 mod flows;

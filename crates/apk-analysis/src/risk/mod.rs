@@ -9,7 +9,7 @@ pub mod permissions;
 mod resources;
 pub mod trackers;
 pub mod vendor;
-mod verdict;
+pub mod verdict;
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -134,6 +134,20 @@ impl<'c> DexScan<'c> {
             }
         }
     }
+}
+
+/// Endpoints in free text, for analysers of other platforms: each `(text, source)` pair is scanned as DEX
+/// strings are (URLs, host names, IP literals), deduplicated in first-seen order.
+pub fn endpoints_in<'a>(
+    texts: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<model::Endpoint> {
+    let mut col = endpoints::Collector::default();
+    for (text, source) in texts {
+        if text.contains("://") || endpoints::may_contain_endpoint(text.as_bytes()) {
+            col.scan(text, source);
+        }
+    }
+    col.finish(&HashSet::new())
 }
 
 /// Runs risk analysis and fills the report's `capabilities`, `trackers`, `endpoints`, `vendor` and `risk`.

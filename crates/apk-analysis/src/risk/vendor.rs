@@ -27,6 +27,9 @@ pub struct Vendor {
     /// Signer certificate SHA-256 digests (hex, any case, `:` allowed).
     #[serde(default)]
     pub signer_sha256: Vec<String>,
+    /// Apple Team IDs (10 characters, the signing certificate's subject OU and the CodeDirectory team).
+    #[serde(default)]
+    pub team_ids: Vec<String>,
     /// Public sources.
     #[serde(default)]
     pub sources: Vec<String>,
@@ -102,6 +105,32 @@ impl VendorCatalog {
     /// The built-in catalog.
     pub fn builtin() -> VendorCatalog {
         VendorCatalog::parse(BUILTIN_TOML).unwrap_or_default()
+    }
+
+    /// Attributes an iOS app: Team ID first (`team_id`), then the longest matching bundle id prefix
+    /// (`package`). Both are self-asserted unless the signer chains to Apple.
+    pub fn attribute_ios(
+        &self,
+        bundle_id: &str,
+        team_ids: &[String],
+        concern: &[String],
+    ) -> Option<VendorMatch> {
+        for team in team_ids {
+            for v in &self.vendors {
+                if v.team_ids.iter().any(|t| t.eq_ignore_ascii_case(team)) {
+                    return Some(VendorMatch {
+                        name: v.name.clone(),
+                        country: v.country.clone(),
+                        matched_by: "team_id",
+                        matched_value: team.clone(),
+                        ownership: v.ownership.clone(),
+                        of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
+                        sources: v.sources.clone(),
+                    });
+                }
+            }
+        }
+        self.attribute(bundle_id, &SignerFacts::default(), concern)
     }
 
     /// Adds `other`'s vendors; one with the same name replaces the existing entry.
@@ -203,6 +232,32 @@ mod tests {
         );
         assert!(c.attribute("com.tencentx.mm", &none, &concern).is_none());
         assert!(c.attribute("com.example", &none, &concern).is_none());
+    }
+
+    #[test]
+    fn team_id_then_bundle_prefix() {
+        let c = VendorCatalog::builtin();
+        let concern = vec!["CN".to_owned()];
+        let m = c
+            .attribute_ios("com.example.x", &["88L2Q4487U".into()], &concern)
+            .unwrap();
+        assert_eq!((m.name.as_str(), m.matched_by), ("Tencent", "team_id"));
+        let b = c
+            .attribute_ios("com.tencent.xin", &["ABCDE12345".into()], &concern)
+            .unwrap();
+        assert_eq!((b.name.as_str(), b.matched_by), ("Tencent", "package"));
+        assert_eq!(
+            c.attribute_ios("x.y", &["2Y8XE5CQ94".into()], &[])
+                .unwrap()
+                .name,
+            "Kaspersky"
+        );
+        assert_eq!(
+            c.attribute_ios("x.y", &["22MMUN2RN5".into()], &[])
+                .unwrap()
+                .name,
+            "ByteDance"
+        );
     }
 
     #[test]

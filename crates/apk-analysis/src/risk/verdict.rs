@@ -25,7 +25,27 @@ fn list(items: impl IntoIterator<Item = String>, max: usize) -> String {
     shown.join(", ")
 }
 
-/// Builds every factor and the verdict.
+/// What the score is made of, independent of the platform (APK or IPA).
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreInput<'a> {
+    /// Capabilities.
+    pub capabilities: &'a [Capability],
+    /// Trackers.
+    pub trackers: &'a [TrackerMatch],
+    /// Endpoints.
+    pub endpoints: &'a [Endpoint],
+    /// The attributed vendor.
+    pub vendor: Option<&'a VendorMatch>,
+    /// Distinct anomaly codes.
+    pub anomaly_codes: &'a [&'a str],
+    /// The verdict thresholds.
+    pub thresholds: Thresholds,
+    /// The origin cannot be established (the signature does not verify, or there is none):
+    /// the verdict is at least "review" whatever the score.
+    pub at_least_review: bool,
+}
+
+/// Builds every factor and the verdict of an APK.
 pub(crate) fn score(
     a: &Assessment,
     capabilities: &[Capability],
@@ -34,10 +54,66 @@ pub(crate) fn score(
     vendor: Option<&VendorMatch>,
     thresholds: Thresholds,
 ) -> (u32, &'static str, Vec<Factor>) {
-    let mut factors = Vec::new();
+    let mut extra = Vec::new();
+    let unverified = a.signing.as_ref().filter(|s| !s.verified);
+    if let Some(sig) = unverified {
+        extra.push(Factor {
+            id: "signature_not_verified".into(),
+            points: 15,
+            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed; the verdict is at least \"review\" whatever the score".into(),
+            evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
+        });
+    }
+    if !a.embedded.is_empty() {
+        extra.push(Factor {
+            id: "hidden_code".into(),
+            points: 8,
+            title: "Code hidden outside the places Android loads it from".into(),
+            evidence: list(
+                a.embedded
+                    .iter()
+                    .map(|e| format!("{} ({})", e.path, e.kind)),
+                4,
+            ),
+        });
+    }
+    let mut codes: Vec<&str> = a.anomalies.iter().map(|x| x.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    score_input(
+        &ScoreInput {
+            capabilities,
+            trackers,
+            endpoints,
+            vendor,
+            anomaly_codes: &codes,
+            thresholds,
+            at_least_review: unverified.is_some(),
+        },
+        extra,
+    )
+}
+
+/// Builds every factor and the verdict from platform-neutral parts; `extra` holds the platform's own factors
+/// (an unverified signature, hidden code, enterprise distribution, code not analysed, ...).
+pub fn score_input(input: &ScoreInput<'_>, extra: Vec<Factor>) -> (u32, &'static str, Vec<Factor>) {
+    let ScoreInput {
+        capabilities,
+        trackers,
+        endpoints,
+        vendor,
+        anomaly_codes,
+        thresholds,
+        at_least_review,
+    } = *input;
+    let mut factors = extra;
     if let Some(v) = vendor.filter(|v| v.of_concern) {
         let (points, how) = match v.matched_by {
             "signer_sha256" => (60, "signed with a certificate of".to_owned()),
+            "team_id" => (
+                50,
+                format!("Apple Team ID {:?} belongs to", v.matched_value),
+            ),
             "certificate_subject" => (
                 50,
                 format!("certificate subject {:?} names", v.matched_value),
@@ -147,31 +223,7 @@ pub(crate) fn score(
             evidence: list(ips.iter().map(|e| e.value.clone()), 4),
         });
     }
-    let unverified = a.signing.as_ref().filter(|s| !s.verified);
-    if let Some(sig) = unverified {
-        factors.push(Factor {
-            id: "signature_not_verified".into(),
-            points: 15,
-            title: "The APK's signature does not verify as Android would check it, so its origin cannot be attributed; the verdict is at least \"review\" whatever the score".into(),
-            evidence: list(sig.errors.iter().map(|e| e.code.clone()), 4),
-        });
-    }
-    if !a.embedded.is_empty() {
-        factors.push(Factor {
-            id: "hidden_code".into(),
-            points: 8,
-            title: "Code hidden outside the places Android loads it from".into(),
-            evidence: list(
-                a.embedded
-                    .iter()
-                    .map(|e| format!("{} ({})", e.path, e.kind)),
-                4,
-            ),
-        });
-    }
-    let mut codes: Vec<&str> = a.anomalies.iter().map(|x| x.code.as_str()).collect();
-    codes.sort_unstable();
-    codes.dedup();
+    let codes = anomaly_codes;
     if !codes.is_empty() {
         factors.push(Factor {
             id: "structural_anomalies".into(),
@@ -192,7 +244,7 @@ pub(crate) fn score(
         "unacceptable"
     } else if total >= thresholds.review {
         "review"
-    } else if unverified.is_some() {
+    } else if at_least_review {
         // Nothing about an app whose origin cannot be established is "acceptable": Android
         // would refuse to install it as it is, and a repackaged copy looks exactly like this.
         "review"
@@ -203,7 +255,7 @@ pub(crate) fn score(
 }
 
 /// Assembles the `risk` object.
-pub(crate) fn risk(
+pub fn risk(
     score: (u32, &'static str, Vec<Factor>),
     thresholds: Thresholds,
     permissions: Vec<super::model::PermissionLevel>,
