@@ -8,6 +8,7 @@ pub mod export;
 pub mod list;
 pub mod name;
 pub mod never;
+pub mod policy;
 
 pub use export::{render, Format, Meta};
 pub use list::{Blocklist, Candidate, CandidateError, Covered, Entry, Removed};

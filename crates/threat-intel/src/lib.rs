@@ -9,6 +9,7 @@
 pub mod indicator;
 pub mod matcher;
 pub mod pattern;
+pub mod report;
 pub mod time;
 pub mod value;
 
