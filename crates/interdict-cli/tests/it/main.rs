@@ -1,6 +1,7 @@
 mod agent;
 mod agent_tls;
 mod assess;
+mod net;
 mod policy;
 mod serve;
 mod support;
