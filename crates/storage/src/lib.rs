@@ -19,6 +19,7 @@
 mod assessments;
 mod canonical;
 mod findings;
+mod intel;
 mod migrate;
 mod secret;
 
@@ -38,6 +39,7 @@ pub use findings::{
     day_of, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint, StoredActionResult,
     MAX_SERIES_POINTS,
 };
+pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.
