@@ -430,11 +430,7 @@ pub fn parse_policy(src: &str, file: &str) -> Result<Policy, ParseError> {
 pub fn parse_vendors(src: &str, file: &str) -> Result<Vec<Vendor>, ParseError> {
     let raw: RawVendorFile = toml::from_str(src).map_err(|e| toml_error(src, file, e))?;
     let cx = Ctx::new(src, file);
-    Ok(raw
-        .vendors
-        .into_iter()
-        .map(|v| cx.vendor(v))
-        .collect::<Result<_, _>>()?)
+    raw.vendors.into_iter().map(|v| cx.vendor(v)).collect()
 }
 
 #[cfg(test)]
