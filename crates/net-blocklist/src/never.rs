@@ -1,6 +1,6 @@
 //! The shipped "never block" list of shared infrastructure (`data/never-block.txt`).
 
-use crate::name::{is_within, normalize};
+use crate::name::normalize;
 
 /// How far a never-block entry protects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +40,10 @@ pub const SHIPPED: &str = include_str!("../data/never-block.txt");
 #[derive(Debug, Clone, Default)]
 pub struct NeverBlock {
     entries: Vec<NeverEntry>,
+    /// Every protected name and each of its parents → index of the entry.
+    covering: std::collections::HashMap<String, usize>,
+    /// `tree:` names → index of the entry.
+    trees: std::collections::HashMap<String, usize>,
 }
 
 impl NeverBlock {
@@ -85,7 +89,23 @@ impl NeverBlock {
                 reason: reason.to_string(),
             });
         }
-        Ok(NeverBlock { entries })
+        let mut n = NeverBlock::default();
+        for e in entries {
+            n.push(e);
+        }
+        Ok(n)
+    }
+
+    fn push(&mut self, e: NeverEntry) {
+        let i = self.entries.len();
+        self.covering.entry(e.name.clone()).or_insert(i);
+        for p in crate::name::parents(&e.name) {
+            self.covering.entry(p.to_string()).or_insert(i);
+        }
+        if e.protect == Protect::Tree {
+            self.trees.entry(e.name.clone()).or_insert(i);
+        }
+        self.entries.push(e);
     }
 
     /// Entries.
@@ -95,15 +115,21 @@ impl NeverBlock {
 
     /// Adds the entries of another list.
     pub fn extend(&mut self, other: NeverBlock) {
-        self.entries.extend(other.entries);
+        for e in other.entries {
+            self.push(e);
+        }
     }
 
     /// The entry that forbids blocking `name` (normalised), if any.
     pub fn protects(&self, name: &str) -> Option<&NeverEntry> {
-        self.entries.iter().find(|e| {
-            // Blocking a parent of (or the) protected name would take it down.
-            is_within(&e.name, name) || (e.protect == Protect::Tree && is_within(name, &e.name))
-        })
+        // Blocking a protected name or one of its parents would take it down; a `tree:`
+        // entry also protects everything below it.
+        let i = self.covering.get(name).copied().or_else(|| {
+            std::iter::once(name)
+                .chain(crate::name::parents(name))
+                .find_map(|p| self.trees.get(p).copied())
+        })?;
+        self.entries.get(i)
     }
 }
 

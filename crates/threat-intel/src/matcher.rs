@@ -116,7 +116,8 @@ fn keys(e: &Expr, out: &mut Vec<(bool, Key)>) -> bool {
             let lits: Vec<&Literal> = match op {
                 Op::Eq(l) => vec![l],
                 Op::In(ls) => ls.iter().collect(),
-                Op::Like(s, _) => {
+                Op::Like(chars) => {
+                    let s: String = chars.iter().collect();
                     if let (Field::Domain, Some(rest)) = (field, s.strip_prefix("%.")) {
                         if !rest.contains(['%', '_']) {
                             if let Some(h) = host_key(rest) {

@@ -120,8 +120,8 @@ pub enum Op {
     Ne(Literal),
     /// `IN (...)`
     In(Vec<Literal>),
-    /// `LIKE '...'` (compiled, anchored)
-    Like(String, regex::Regex),
+    /// `LIKE '...'` (`%` any run, `_` one character, anchored; matched without a regex)
+    Like(Vec<char>),
     /// `MATCHES '...'` (compiled, unanchored like `re.search`)
     Matches(String, regex::Regex),
     /// `ISSUBSET 'cidr'`
@@ -492,12 +492,7 @@ impl Parser {
                 self.expect(&Tok::RParen, "`)` closing the IN list")?;
                 Op::In(v)
             }
-            "LIKE" => {
-                let off = self.off();
-                let s = self.string_lit("LIKE")?;
-                let re = like_regex(&s).map_err(|m| syntax(off, m))?;
-                Op::Like(s, re)
-            }
+            "LIKE" => Op::Like(self.string_lit("LIKE")?.chars().collect()),
             "MATCHES" => {
                 let off = self.off();
                 let s = self.string_lit("MATCHES")?;
@@ -649,21 +644,34 @@ fn is_sha256_key(h: &str) -> bool {
     )
 }
 
-/// `LIKE` as the reference matcher does it: `%` any run, `_` one character, anchored.
-fn like_regex(s: &str) -> Result<regex::Regex, String> {
-    let mut r = String::from("(?s)^");
-    for c in s.chars() {
-        match c {
-            '%' => r.push_str(".*"),
-            '_' => r.push('.'),
-            c => r.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+/// `LIKE` as the reference matcher does it: `%` any run, `_` one character, anchored at
+/// both ends. Iterative with one backtrack point per `%`: O(pattern × value) at worst,
+/// both bounded (pattern by [`MAX_PATTERN_LEN`]).
+fn like_match(p: &[char], v: &str) -> bool {
+    let v: Vec<char> = v.chars().collect();
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while j < v.len() {
+        match p.get(i) {
+            Some('%') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(c) if *c == '_' || *c == v[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((si, sj)) => {
+                    i = si + 1;
+                    j = sj + 1;
+                    star = Some((si, sj + 1));
+                }
+                None => return false,
+            },
         }
     }
-    r.push('$');
-    regex::RegexBuilder::new(&r)
-        .size_limit(MAX_REGEX_COMPILED)
-        .build()
-        .map_err(|e| format!("LIKE operand too large: {e}"))
+    p[i.min(p.len())..].iter().all(|c| *c == '%')
 }
 
 /// Parses a pattern of the supported subset.
@@ -700,6 +708,15 @@ impl Pattern {
     /// Whether the pattern matches an object.
     pub fn matches(&self, o: &Object) -> bool {
         self.observations.iter().any(|e| eval(e, o))
+    }
+
+    /// Whether the pattern matches one observation made of several objects (a network
+    /// connection and its destination address, say). As in the OASIS reference matcher, the
+    /// comparisons of one observation expression bind to one root object (with the objects
+    /// it references): `[domain-name:value = 'a' AND ipv4-addr:value = '1.2.3.4']` never
+    /// matches.
+    pub fn matches_observation(&self, objects: &[Object]) -> bool {
+        objects.iter().any(|o| self.matches(o))
     }
 }
 
@@ -762,7 +779,8 @@ fn eval(e: &Expr, o: &Object) -> bool {
                 Op::Eq(l) => equal(*field, o, &v, l),
                 Op::Ne(l) => !equal(*field, o, &v, l),
                 Op::In(ls) => ls.iter().any(|l| equal(*field, o, &v, l)),
-                Op::Like(_, re) | Op::Matches(_, re) => re.is_match(&v),
+                Op::Like(p) => like_match(p, &v),
+                Op::Matches(_, re) => re.is_match(&v),
                 Op::IsSubset(c) => match (c, v.parse::<IpAddr>()) {
                     (Some(c), Ok(ip)) => c.contains(ip),
                     _ => match (c, parse_cidr(&v)) {
@@ -812,6 +830,21 @@ mod tests {
         assert!(p.matches(&d("c.com")) && !p.matches(&d("a.com")));
         let p = parse("[domain-name:value = 'bücher.example']").unwrap();
         assert!(p.matches(&d("xn--bcher-kva.example")));
+    }
+
+    #[test]
+    fn like_is_anchored_with_percent_and_underscore() {
+        let l = |p: &str, v: &str| like_match(&p.chars().collect::<Vec<_>>(), v);
+        assert!(l("%.evil.example", "a.evil.example"));
+        assert!(!l("%.evil.example", "evil.example"));
+        assert!(l("_.evil%", "a.evil.example"));
+        assert!(!l("_.evil", "ab.evil"));
+        assert!(l("%", ""));
+        assert!(l("a%b%c", "axxbyyc"));
+        assert!(!l("a%b%c", "axxbyy"));
+        assert!(l("%%", "x"));
+        assert!(!l("", "x"));
+        assert!(l("10.%", "10.1.2.3"));
     }
 
     #[test]
