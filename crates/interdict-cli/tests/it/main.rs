@@ -5,3 +5,4 @@ mod net;
 mod policy;
 mod serve;
 mod support;
+mod taxii;
