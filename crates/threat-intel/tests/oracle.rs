@@ -11,7 +11,11 @@
 //! accepted (the reference 3.0.0 refuses it as "Invalid CIDR subnet").
 
 // Tests fail by panicking.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::explicit_auto_deref,
+    clippy::manual_is_multiple_of
+)]
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};

@@ -29,9 +29,7 @@ fn indicator(i: u32, host: &str) -> serde_json::Value {
 
 /// Serves requests with `respond(request line, headers) -> (status, extra headers, body)`;
 /// records every request line and Authorization header.
-fn server(
-    respond: impl Fn(&str) -> (u16, String, String) + Send + 'static,
-) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn server(respond: impl Fn(&str) -> (u16, String, String) + Send + 'static) -> (String, Seen) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}/api1/", l.local_addr().unwrap().port());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -66,6 +64,9 @@ fn server(
     });
     (base, seen)
 }
+
+/// Request lines and Authorization headers seen by a test server.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
