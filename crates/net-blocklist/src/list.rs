@@ -1,6 +1,6 @@
 //! Building one blocklist from several sources: normalise, remove overreach, collapse.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::name::{normalize, parents, NameError};
 use crate::never::NeverBlock;
@@ -77,42 +77,60 @@ impl Blocklist {
         candidates: &[Candidate],
         never: &NeverBlock,
     ) -> Result<Blocklist, CandidateError> {
-        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for c in candidates {
+        // Name → indexes of the candidates listing it (sources are cloned only once per
+        // (name, source) at the end).
+        let mut names: HashMap<String, Vec<u32>> = HashMap::with_capacity(candidates.len());
+        for (i, c) in candidates.iter().enumerate() {
             let n = normalize(&c.name).map_err(|error| CandidateError {
                 location: c.location.clone(),
                 error,
             })?;
-            names.entry(n).or_default().insert(c.source.clone());
+            names
+                .entry(n)
+                .or_default()
+                .push(u32::try_from(i).unwrap_or(u32::MAX));
         }
+        let sources = |idx: &[u32]| -> Vec<String> {
+            let set: BTreeSet<&str> = idx
+                .iter()
+                .filter_map(|&i| candidates.get(i as usize))
+                .map(|c| c.source.as_str())
+                .collect();
+            set.into_iter().map(str::to_string).collect()
+        };
         let mut out = Blocklist::default();
-        let mut kept: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (name, sources) in names {
+        let mut kept: Vec<(String, Vec<u32>)> = Vec::with_capacity(names.len());
+        for (name, idx) in names {
             if let Some(e) = never.protects(&name) {
                 out.removed.push(Removed {
+                    sources: sources(&idx),
                     name,
                     protected_by: e.name.clone(),
                     reason: e.reason.clone(),
-                    sources: sources.into_iter().collect(),
                 });
             } else {
-                kept.insert(name, sources);
+                kept.push((name, idx));
             }
         }
-        out.observed = kept.keys().cloned().collect();
-        for (name, sources) in &kept {
-            if let Some(p) = parents(name).find(|p| kept.contains_key(*p)) {
+        out.removed.sort_by(|a, b| a.name.cmp(&b.name));
+        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let set: HashSet<&str> = kept.iter().map(|(n, _)| n.as_str()).collect();
+        let mut entries = Vec::with_capacity(kept.len());
+        for (name, idx) in &kept {
+            if let Some(p) = parents(name).find(|p| set.contains(p)) {
                 out.covered.push(Covered {
                     name: name.clone(),
                     parent: p.to_string(),
                 });
             } else {
-                out.entries.push(Entry {
+                entries.push(Entry {
                     name: name.clone(),
-                    sources: sources.iter().cloned().collect(),
+                    sources: sources(idx),
                 });
             }
         }
+        out.entries = entries;
+        out.observed = kept.into_iter().map(|(n, _)| n).collect();
         Ok(out)
     }
 
