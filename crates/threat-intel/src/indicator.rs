@@ -633,6 +633,31 @@ mod tests {
     }
 
     #[test]
+    fn a_million_objects_is_read_one_at_a_time_and_bounded() {
+        let mut b = String::from("{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[");
+        for i in 0..1_000_000 {
+            if i > 0 {
+                b.push(',');
+            }
+            b.push_str("{\"type\":\"x-note\"}");
+        }
+        b.push_str("]}");
+        let i = import_stix(b.as_bytes(), "big", Limits::default()).unwrap();
+        assert_eq!(i.report.objects, 1_000_000);
+        assert_eq!(i.report.imported, 0);
+        let e = import_stix(
+            b.as_bytes(),
+            "big",
+            Limits {
+                max_objects: 999_999,
+                max_indicators: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("more than 999999 objects"), "{e}");
+    }
+
+    #[test]
     fn misp_event() {
         let ev = r#"{"Event":{"uuid":"ev-1","info":"Phishing kit","Orgc":{"name":"CERT-X"},"Attribute":[
           {"type":"domain","value":"Bad.Example.","to_ids":true,"uuid":"a1"},
