@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(aapt zipalign apksigner openjdk-17-jdk-headless libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql clang-14 lld-14 llvm-14)
+need=(aapt zipalign apksigner openjdk-17-jdk-headless libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql clang-14 lld-14 llvm-14
+      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,22 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
   echo "==> installing PyYAML for python3"
   python3 -m pip install -q pyyaml || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"; $SUDO apt-get install -y -qq python3-yaml; }
 fi
+
+# The threat-intel tests (issue 19) use the OASIS reference tools as oracles: stix2-matcher,
+# and the medallion TAXII server, pinned in testdata/intel/requirements.txt,
+# in a venv under the target directory.
+INTEL_VENV="${CARGO_TARGET_DIR:-target}/intel-venv"
+if ! "$INTEL_VENV/bin/python" -c 'import stix2matcher, medallion' 2>/dev/null; then
+  echo "==> installing the STIX/TAXII test oracles into $INTEL_VENV"
+  dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+  }
+  python3 -m venv "$INTEL_VENV"
+  "$INTEL_VENV/bin/pip" install -q -r testdata/intel/requirements.txt
+fi
+export INTERDICT_PYTHON="$PWD/$INTEL_VENV/bin/python"
+case "$INTEL_VENV" in /*) export INTERDICT_PYTHON="$INTEL_VENV/bin/python" ;; esac
 
 # A throwaway PostgreSQL cluster for the server tests (issue 6): a temp dir, an unprivileged
 # user, loopback only, trust auth. The tests create one database per test.

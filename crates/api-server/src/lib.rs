@@ -18,6 +18,7 @@ mod checkin;
 mod compliance;
 mod follow;
 mod handlers;
+mod intel;
 mod writer;
 
 use std::net::SocketAddr;
@@ -167,6 +168,24 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         )
     };
     vec![
+        r(
+            Method::POST,
+            intel::PATH,
+            Access::Role(Analyst),
+            post(intel::import),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/intel/matches",
+            Access::Role(Viewer),
+            get(intel::matches),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/export/network/{format}",
+            Access::Role(Viewer),
+            get(intel::export),
+        ),
         r(Method::GET, "/healthz", Public, get(h::healthz)),
         r(Method::GET, "/api/v1/noop", Public, get(h::noop)),
         r(
@@ -366,7 +385,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new();
     for (info, mr) in route_table() {
         let access = info.access;
-        let limit = if assessments::is_upload(&info) {
+        let limit = if assessments::is_upload(&info) || intel::is_upload(&info) {
             max_upload
         } else {
             max_body

@@ -26,7 +26,8 @@ pub use inventory::{
     DeviceInventory, ImportOptions, Imported, InventoryError, MAX_RESULT_TEXT,
 };
 pub use model::{
-    Action, Exception, Loc, Mode, Ownership, Platform, Policy, Remedy, Rule, Scope, Vendor,
+    Action, DomainList, Exception, Loc, Mode, Ownership, Platform, Policy, Remedy, Rule, Scope,
+    Vendor,
 };
 pub use parse::{parse_policy, parse_vendors, ParseError};
 pub use partner::{list_to_policy, parse_list, ListEntry, ListFormat};

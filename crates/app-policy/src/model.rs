@@ -194,6 +194,20 @@ impl Scope {
     }
 }
 
+/// A list of network names (domains) with where it comes from.
+///
+/// Names are kept as written; `net-blocklist` normalises and validates them at export time
+/// and reports an invalid name with its `file:line:column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainList {
+    /// Where the list comes from (repository + commit + path, vendor page, analyst).
+    pub source: String,
+    /// When the list was taken or reviewed.
+    pub date: Option<Date>,
+    /// Domain names; each covers the name and all its subdomains.
+    pub names: Vec<Located<String>>,
+}
+
 /// A rule: which apps, on which devices, from when, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -236,6 +250,10 @@ pub struct Rule {
     pub precautionary: bool,
     /// Provenance of an imported partner rule.
     pub source: Option<String>,
+    /// Network names to block with the rule (network exports: RPZ, resolvers, proxies).
+    pub domains: Vec<DomainList>,
+    /// Also block the endpoints found in stored assessments of the apps the rule matches.
+    pub include_assessed_endpoints: bool,
 }
 
 impl Rule {
@@ -314,6 +332,8 @@ pub struct Vendor {
     pub publishers: Vec<String>,
     /// Where the attribution comes from.
     pub references: Vec<String>,
+    /// Domains the vendor operates, with sources (blocked by rules naming the vendor).
+    pub domains: Vec<DomainList>,
 }
 
 /// A parsed policy.

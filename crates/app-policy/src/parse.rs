@@ -70,6 +70,16 @@ struct RawVendor {
     publishers: Vec<String>,
     #[serde(default)]
     references: Vec<String>,
+    #[serde(default)]
+    domains: Vec<RawDomainList>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomainList {
+    source: String,
+    date: Option<Spanned<Datetime>>,
+    names: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +123,10 @@ struct RawRule {
     #[serde(default)]
     precautionary: bool,
     source: Option<String>,
+    #[serde(default)]
+    domains: Vec<RawDomainList>,
+    #[serde(default)]
+    include_assessed_endpoints: bool,
 }
 
 #[derive(Deserialize)]
@@ -204,9 +218,22 @@ impl<'a> Ctx<'a> {
         d.as_ref().map(|d| self.date(d)).transpose()
     }
 
-    fn vendor(&self, v: RawVendor) -> Vendor {
+    fn domain_lists(&self, v: Vec<RawDomainList>) -> Result<Vec<DomainList>, ParseError> {
+        v.into_iter()
+            .map(|d| {
+                Ok(DomainList {
+                    source: d.source,
+                    date: self.opt_date(&d.date)?,
+                    names: d.names.into_iter().map(|s| self.located(s)).collect(),
+                })
+            })
+            .collect()
+    }
+
+    fn vendor(&self, v: RawVendor) -> Result<Vendor, ParseError> {
         let loc = self.loc(v.name.span().start);
-        Vendor {
+        let domains = self.domain_lists(v.domains)?;
+        Ok(Vendor {
             name: v.name.into_inner(),
             loc,
             country: v.country,
@@ -216,7 +243,8 @@ impl<'a> Ctx<'a> {
             signer_sha1: v.signer_sha1.iter().map(|s| normalize_hex(s)).collect(),
             publishers: v.publishers,
             references: v.references,
-        }
+            domains,
+        })
     }
 
     fn rule(&self, r: RawRule) -> Result<Rule, ParseError> {
@@ -321,6 +349,8 @@ impl<'a> Ctx<'a> {
             references: r.references,
             precautionary: r.precautionary,
             source: r.source,
+            domains: self.domain_lists(r.domains)?,
+            include_assessed_endpoints: r.include_assessed_endpoints,
         })
     }
 
@@ -396,7 +426,11 @@ pub fn parse_policy(src: &str, file: &str) -> Result<Policy, ParseError> {
         jurisdictions_of_concern: raw.policy.jurisdictions_of_concern,
         effective: cx.opt_date(&raw.policy.effective)?,
         grace_days: raw.policy.grace_days,
-        vendors: raw.vendors.into_iter().map(|v| cx.vendor(v)).collect(),
+        vendors: raw
+            .vendors
+            .into_iter()
+            .map(|v| cx.vendor(v))
+            .collect::<Result<_, _>>()?,
         rules,
         exceptions,
     })
@@ -406,7 +440,7 @@ pub fn parse_policy(src: &str, file: &str) -> Result<Policy, ParseError> {
 pub fn parse_vendors(src: &str, file: &str) -> Result<Vec<Vendor>, ParseError> {
     let raw: RawVendorFile = toml::from_str(src).map_err(|e| toml_error(src, file, e))?;
     let cx = Ctx::new(src, file);
-    Ok(raw.vendors.into_iter().map(|v| cx.vendor(v)).collect())
+    raw.vendors.into_iter().map(|v| cx.vendor(v)).collect()
 }
 
 #[cfg(test)]

@@ -100,6 +100,11 @@ pub(crate) struct AssessArgs {
     /// Lowest risk score that is unacceptable.
     #[arg(long, value_name = "SCORE", default_value_t = apk_analysis::risk::model::Thresholds::default().unacceptable)]
     unacceptable_threshold: u32,
+
+    /// Match endpoints, the package SHA-256 and signer digests against threat intelligence:
+    /// a directory written by `interdict intel import`, or STIX bundle / MISP event files. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    intel: Vec<PathBuf>,
 }
 
 /// Builds the risk configuration from the flags (None with --no-risk).
@@ -253,7 +258,12 @@ fn render_error(report: &apk_analysis::ErrorReport, format: Format) -> String {
     }
 }
 
-fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
+fn assess_one(
+    path: &Path,
+    options: &Options,
+    format: Format,
+    intel: Option<&threat_intel::IntelSet>,
+) -> Outcome {
     let shown = path.display().to_string();
     let data = match open_input(path) {
         Ok(d) => d,
@@ -328,6 +338,9 @@ fn assess_one(path: &Path, options: &Options, format: Format) -> Outcome {
     match result {
         Ok(mut report) => {
             report.file.sha256 = file.sha256;
+            if let Some(intel) = intel {
+                crate::intel_cmd::apply(&mut report, intel, crate::net_cmd::now_ms());
+            }
             let rendered = match format {
                 Format::Text => text_summary(&report),
                 Format::Html => crate::html::render(&report),
@@ -511,6 +524,14 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
         risk: risk_config(&args)?,
         skip_signing: args.no_verify,
     };
+    let intel = if args.intel.is_empty() {
+        None
+    } else {
+        if args.no_risk {
+            anyhow::bail!("--intel adds risk factors; it cannot be used with --no-risk");
+        }
+        Some(crate::intel_cmd::load(&args.intel)?)
+    };
     if args.format == Format::Html && inputs.len() > 1 {
         match &args.output {
             Some(dir) if !dir.is_file() => {
@@ -548,7 +569,7 @@ pub(crate) fn run(args: AssessArgs) -> anyhow::Result<ExitCode> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = inputs.get(i) else { break };
-                let outcome = assess_one(path, &options, args.format);
+                let outcome = assess_one(path, &options, args.format, intel.as_ref());
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(outcome);
                 }

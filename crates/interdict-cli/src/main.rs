@@ -8,10 +8,13 @@ mod assess_cmd;
 mod assess_ipa;
 mod html;
 mod init_cmd;
+mod intel_cmd;
 mod inventory_cmd;
+mod net_cmd;
 mod policy_cmd;
 mod serve_cmd;
 mod simulate_cmd;
+mod taxii;
 mod token_cmd;
 mod trackers_cmd;
 
@@ -133,6 +136,18 @@ enum Command {
     /// Without --once it runs until SIGTERM or Ctrl-C, then exits 0.
     #[command(verbatim_doc_comment)]
     Agent(agent_cmd::AgentArgs),
+    /// Threat intelligence (STIX 2.1, MISP, TAXII 2.1) that `assess --intel DIR` matches
+    /// apps' endpoints, package and signer digests against.
+    ///
+    /// Examples:
+    ///   interdict intel import feed-bundle.json misp-event.json
+    ///   interdict intel pull --taxii http://127.0.0.1:5000/api1/ --collection ID
+    ///   interdict assess --intel intel app.apk
+    #[command(verbatim_doc_comment)]
+    Intel {
+        #[command(subcommand)]
+        cmd: intel_cmd::IntelCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -147,6 +162,7 @@ fn main() -> ExitCode {
         Command::Token { cmd } => token_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Intel { cmd } => intel_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,22 @@ pub(crate) enum ExportTarget {
     Intune,
     /// Fleet policies YAML with osquery SQL (macOS apps, Windows programs, Linux packages).
     Osquery,
+    /// DNS Response Policy Zone for BIND, Unbound, PowerDNS, DNS firewalls (SOA serial = policy version).
+    Rpz,
+    /// Unbound `local-zone: "d." always_nxdomain` lines (include under `server:`).
+    Unbound,
+    /// dnsmasq `address=/d/` lines (NXDOMAIN for the name and its subdomains).
+    Dnsmasq,
+    /// hosts file `0.0.0.0 d` (exact names: each entry, `www.` and subdomains seen).
+    Hosts,
+    /// Squid `dstdomain` list (`acl banned dstdomain "FILE"`).
+    Squid,
+    /// Suricata `dns.query` and `tls.sni` alert rules with stable sids.
+    Suricata,
+    /// Plain-text External Dynamic List for firewalls (`d` and `*.d`).
+    Edl,
+    /// STIX 2.1 bundle of the ban's domains, for partners.
+    Stix,
 }
 
 /// Input format of `policy import-list`.
@@ -131,6 +147,15 @@ pub(crate) enum PolicyCmd {
     ///   interdict policy export --policy p.toml --to apple --output prohibited.mobileconfig
     ///   interdict policy export --policy p.toml --to osquery --output policies.yml
     ///
+    /// Network exports block the domains of `prohibit` rules (`[[rules.domains]]`, the
+    /// `[[vendors.domains]]` of the vendors a rule names, and with
+    /// `include_assessed_endpoints = true` the hosts in `--assessments` reports), less the
+    /// shipped never-block list of shared infrastructure (each removal is reported):
+    ///   interdict policy export --policy examples/canada-gc-mobile-v2.toml --to rpz -o interdict.rpz
+    ///   interdict policy export --policy p.toml --to squid --output banned.txt
+    ///   interdict policy export --policy p.toml --to rpz --walled-garden notice.example.org
+    ///   interdict policy export --policy p.toml --to hosts --assessments reports.jsonl
+    ///
     /// Exit status: 0 on success, 2 on bad input.
     #[command(verbatim_doc_comment)]
     #[command(verbatim_doc_comment)]
@@ -160,6 +185,8 @@ pub(crate) enum PolicyCmd {
         /// or main bundle id is exported as every bundle id the IPA contains (app and extensions). Repeatable.
         #[arg(long, value_name = "FILE")]
         assessments: Vec<PathBuf>,
+        #[command(flatten)]
+        net: crate::net_cmd::NetExportArgs,
     },
     /// Turn another jurisdiction's list (CSV or JSON of app ids or vendors, with references)
     /// into a policy file of `review` rules carrying their provenance; then compare with
@@ -235,7 +262,7 @@ fn load_checked(path: &Path, vendors: &[PathBuf], at: Date) -> anyhow::Result<Po
     Ok(p)
 }
 
-fn emit(output: Option<&Path>, content: &str) -> anyhow::Result<()> {
+pub(crate) fn emit(output: Option<&Path>, content: &str) -> anyhow::Result<()> {
     match output {
         Some(path) => std::fs::write(path, content)
             .with_context(|| format!("cannot write {}", path.display())),
@@ -401,6 +428,7 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             amapi_wipe_after_days,
             osquery_detect,
             assessments,
+            net,
         } => {
             let at_date = at.as_deref().map(Date::parse).transpose().context("--at")?;
             let p = load_checked(&policy, &vendors, at_date.unwrap_or_else(today))?;
@@ -409,6 +437,30 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 ExportTarget::Apple => app_policy::Target::Apple,
                 ExportTarget::Intune => app_policy::Target::Intune,
                 ExportTarget::Osquery => app_policy::Target::Osquery,
+                ExportTarget::Rpz => {
+                    return crate::net_cmd::export(&p, "rpz", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Unbound => {
+                    return crate::net_cmd::export(&p, "unbound", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Dnsmasq => {
+                    return crate::net_cmd::export(&p, "dnsmasq", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Hosts => {
+                    return crate::net_cmd::export(&p, "hosts", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Squid => {
+                    return crate::net_cmd::export(&p, "squid", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Suricata => {
+                    return crate::net_cmd::export(&p, "suricata", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Edl => {
+                    return crate::net_cmd::export(&p, "edl", at_date, &net, output.as_deref())
+                }
+                ExportTarget::Stix => {
+                    return crate::net_cmd::export(&p, "stix", at_date, &net, output.as_deref())
+                }
             };
             let opts = app_policy::ExportOptions {
                 at: at_date,

@@ -20,6 +20,7 @@ mod assessments;
 mod canonical;
 mod days;
 mod findings;
+mod intel;
 mod migrate;
 mod secret;
 
@@ -40,6 +41,7 @@ pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
     StoredActionResult, MAX_SERIES_POINTS,
 };
+pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.

@@ -16,6 +16,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "findings_actions_assessments",
         include_str!("../migrations/sqlite/0002_findings_actions_assessments.sql"),
     ),
+    (
+        6,
+        "intel",
+        include_str!("../migrations/sqlite/0006_intel.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -27,6 +32,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "findings_actions_assessments",
         include_str!("../migrations/postgres/0002_findings_actions_assessments.sql"),
+    ),
+    (
+        6,
+        "intel",
+        include_str!("../migrations/postgres/0006_intel.sql"),
     ),
 ];
 

@@ -85,6 +85,9 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         }
         ("GET", "/api/v1/assessments") => ("/api/v1/assessments?verdict=review".into(), None),
         ("GET", "/api/v1/assessments/{id}") => ("/api/v1/assessments/asm_missing".into(), None),
+        ("POST", "/api/v1/intel") => ("/api/v1/intel".into(), Some(json!("not intel"))),
+        ("GET", "/api/v1/intel/matches") => ("/api/v1/intel/matches".into(), None),
+        ("GET", "/api/v1/export/network/{format}") => ("/api/v1/export/network/rpz".into(), None),
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@ mod assessments_ipa;
 mod authz;
 mod compliance;
 mod flows;
+mod intel;
 
 use std::net::SocketAddr;
 

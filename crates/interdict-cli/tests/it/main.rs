@@ -2,6 +2,8 @@ mod agent;
 mod agent_tls;
 mod assess;
 mod assess_ipa;
+mod net;
 mod policy;
 mod serve;
 mod support;
+mod taxii;
