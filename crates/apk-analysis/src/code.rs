@@ -5,6 +5,14 @@ use apk_zip::{Archive, Entry};
 use crate::report::{Anomaly, DexFileInfo, DexSummary, Embedded, NativeLib};
 use crate::{is_limit, AssessError, Options};
 
+/// At most this many strings go to `dex.string_values` (over every DEX file); the rest are counted in
+/// `dex.string_values_omitted`.
+pub(crate) const MAX_STRING_VALUES: usize = 1_000_000;
+/// At most this many bytes of strings go to `dex.string_values` (before JSON escaping).
+pub(crate) const MAX_STRING_VALUES_BYTES: usize = 64 << 20;
+/// At most this many names go to `dex.class_names`; the rest are counted in `dex.class_names_omitted`.
+pub(crate) const MAX_CLASS_NAMES: usize = 1_000_000;
+
 pub(crate) struct Code {
     pub(crate) dex: DexSummary,
     pub(crate) native_libs: Vec<NativeLib>,
@@ -41,6 +49,7 @@ pub(crate) fn read(
         string_values: options.include_strings.then(Vec::new),
         ..DexSummary::default()
     };
+    let mut string_bytes = 0usize;
     for name in &loaded {
         let Some(entry) = archive.find(name) else {
             continue;
@@ -74,10 +83,15 @@ pub(crate) fn read(
                         Ok(desc) => {
                             classes += 1;
                             if let Some(names) = dex.class_names.as_mut() {
-                                if let Some(n) = dex_file::descriptor_to_java(desc) {
+                                if names.len() >= MAX_CLASS_NAMES {
+                                    *dex.class_names_omitted.get_or_insert(0) += 1;
+                                } else if let Some(n) = dex_file::descriptor_to_java(desc) {
                                     names.push(n);
                                 }
                             }
+                        }
+                        Err(e) if matches!(e, dex_file::DexError::WorkLimit { .. }) => {
+                            anomalies.push(work_limit_anomaly(name, &e));
                         }
                         Err(e) => {
                             if bad_classes == 0 {
@@ -92,11 +106,27 @@ pub(crate) fn read(
                     }
                 }
                 if let Some(values) = dex.string_values.as_mut() {
-                    values.extend(
-                        file.strings()
-                            .filter_map(Result::ok)
-                            .map(|s| s.into_owned()),
-                    );
+                    let mut omitted = 0u64;
+                    for s in file.strings() {
+                        match s {
+                            Ok(s)
+                                if values.len() < MAX_STRING_VALUES
+                                    && string_bytes + s.len() <= MAX_STRING_VALUES_BYTES =>
+                            {
+                                string_bytes += s.len();
+                                values.push(s.into_owned());
+                            }
+                            Ok(_) => omitted += 1,
+                            Err(e) => {
+                                if matches!(e, dex_file::DexError::WorkLimit { .. }) {
+                                    anomalies.push(work_limit_anomaly(name, &e));
+                                }
+                            }
+                        }
+                    }
+                    if omitted > 0 {
+                        *dex.string_values_omitted.get_or_insert(0) += omitted;
+                    }
                 }
                 let strings = u64::from(file.string_count());
                 dex.classes += classes;
@@ -150,6 +180,20 @@ pub(crate) fn read(
         native_libs,
         embedded,
     })
+}
+
+/// The anomaly for a DEX table whose items overlap beyond the work budget (see
+/// [`dex_file::DexFile::string_table`]).
+pub(crate) fn work_limit_anomaly(name: &str, e: &dex_file::DexError) -> Anomaly {
+    let offset = match e {
+        dex_file::DexError::WorkLimit { offset, .. } => Some(*offset),
+        _ => None,
+    };
+    Anomaly {
+        code: "dex_work_limit".into(),
+        detail: format!("{name}: {e}"),
+        offset,
+    }
 }
 
 fn is_dex_name_at_root(name: &str) -> bool {
