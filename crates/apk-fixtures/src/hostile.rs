@@ -457,3 +457,15 @@ pub fn permission_flood(n: usize) -> Vec<u8> {
     });
     zip(&[("AndroidManifest.xml", &m)])
 }
+
+/// Every hostile APK at the size the regression tests use, by name (for the fuzz corpus and the
+/// benchmark).
+pub fn all() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("dex_string_rescan", dex_string_rescan(20_000, 20_000)),
+        ("endpoint_rescan", endpoint_rescan(100_000)),
+        ("endpoint_flood", endpoint_flood(12_000)),
+        ("resource_walk", resource_walk(4_000, 4_000)),
+        ("permission_flood", permission_flood(40_000)),
+    ]
+}
