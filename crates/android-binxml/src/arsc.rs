@@ -631,7 +631,12 @@ fn index_picks(data: &[u8], types: &[Vec<TypeChunk>]) -> Vec<Vec<u32>> {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.config.is_default())
-                .chain(chunks.iter().enumerate().filter(|(_, c)| !c.config.is_default()));
+                .chain(
+                    chunks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| !c.config.is_default()),
+                );
             for (ci, c) in order {
                 let mut mark = |idx: usize| {
                     if idx > 0xffff {

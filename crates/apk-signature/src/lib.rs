@@ -36,8 +36,11 @@ mod block;
 mod cert;
 mod crypto;
 mod digest;
+mod precomputed;
 mod v1;
 mod v2v3;
+
+pub use precomputed::EntryDigests;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -321,6 +324,16 @@ fn v3_outcome_into(r: &mut SchemeResult, o: &v2v3::Outcome<'_>) {
 
 /// Verifies an APK's signatures with [`Options`].
 pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
+    verify_with_digests(archive, opts, &EntryDigests::default())
+}
+
+/// Like [`verify_with`], with entry digests the caller already computed (see [`EntryDigests`]):
+/// JAR verification compares against them instead of inflating those entries again.
+pub fn verify_with_digests(
+    archive: &Archive<'_>,
+    opts: &Options,
+    digests: &EntryDigests,
+) -> SigningReport {
     let min = opts.min_sdk;
     let max = opts.max_sdk.min(LATEST);
     let mut rep = SigningReport {
@@ -461,7 +474,7 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
             found_for_v1.insert(3);
         }
     }
-    let v1o = v1::verify(archive, min, max, &found_for_v1, &supported);
+    let v1o = v1::verify(archive, min, max, &found_for_v1, &supported, digests);
     rep.v1.present = v1o.present;
     rep.v1.evaluated = true;
     rep.v1.verified = v1o.verified;

@@ -388,8 +388,8 @@ impl<'a> DexFile<'a> {
         }
         let rest = &self.data[pos..];
         // Each UTF-16 code unit takes one to three bytes of MUTF-8, plus the NUL.
-        let declared_max = usize::try_from(utf16_size.saturating_mul(3).saturating_add(1))
-            .unwrap_or(usize::MAX);
+        let declared_max =
+            usize::try_from(utf16_size.saturating_mul(3).saturating_add(1)).unwrap_or(usize::MAX);
         let window = rest.len().min(declared_max);
         let scanned = window.min(*budget);
         let found = memchr_nul(&rest[..scanned]);

@@ -141,7 +141,11 @@ fn overlapping_strings_stay_within_the_file_budget() {
     let dex = overlapping_dex(2_000, 2_000, 0);
     let f = DexFile::parse(&dex).unwrap();
     let items: Vec<_> = f.string_table().collect();
-    let ok_bytes: usize = items.iter().filter_map(|r| r.as_ref().ok()).map(|s| s.len()).sum();
+    let ok_bytes: usize = items
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|s| s.len())
+        .sum();
     assert!(ok_bytes <= dex.len(), "{ok_bytes} > {}", dex.len());
     assert!(
         matches!(items.last(), Some(Err(DexError::WorkLimit { .. }))),
@@ -149,7 +153,10 @@ fn overlapping_strings_stay_within_the_file_budget() {
         items.last()
     );
     assert_eq!(
-        items.iter().filter(|r| matches!(r, Err(DexError::WorkLimit { .. }))).count(),
+        items
+            .iter()
+            .filter(|r| matches!(r, Err(DexError::WorkLimit { .. })))
+            .count(),
         1
     );
     assert!(items.len() < 2_000);
@@ -163,7 +170,10 @@ fn class_defs_naming_one_huge_descriptor_stay_within_budget() {
     let ok: usize = items.iter().filter(|r| r.is_ok()).count();
     // The descriptor is most of the file, so only one fits in the budget.
     assert!(ok <= dex.len() / 50_000 + 1, "{ok} descriptors read");
-    assert!(matches!(items.last(), Some(Err(DexError::WorkLimit { .. }))));
+    assert!(matches!(
+        items.last(),
+        Some(Err(DexError::WorkLimit { .. }))
+    ));
 }
 
 #[test]

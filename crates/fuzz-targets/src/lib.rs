@@ -11,8 +11,11 @@
 
 use apk_zip::{Archive, Limits};
 
+/// A fuzzing entry point.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name used for `fuzz/fuzz_targets/<name>.rs` and `fuzz/regressions/<name>/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("zip", zip),
     ("binxml", binxml),
     ("arsc", arsc),
@@ -139,7 +142,9 @@ fn stored_zip(entries: &[(&str, &[u8])], block: Option<&[u8]>) -> Vec<u8> {
         let crc = crc32fast::hash(data);
         let header = |central: bool| {
             let mut h = Vec::new();
-            h.extend_from_slice(&(if central { 0x0201_4b50u32 } else { 0x0403_4b50 }).to_le_bytes());
+            h.extend_from_slice(
+                &(if central { 0x0201_4b50u32 } else { 0x0403_4b50 }).to_le_bytes(),
+            );
             if central {
                 h.extend_from_slice(&20u16.to_le_bytes());
             }

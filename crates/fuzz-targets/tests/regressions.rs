@@ -27,7 +27,11 @@ fn every_regression_input_is_handled() {
             replayed += 1;
         }
     }
-    assert!(replayed > 0, "no regression inputs under {}", regressions_dir().display());
+    assert!(
+        replayed > 0,
+        "no regression inputs under {}",
+        regressions_dir().display()
+    );
 }
 
 #[test]
@@ -47,7 +51,14 @@ fn every_target_has_a_libfuzzer_harness() {
 #[test]
 fn entry_points_take_empty_and_tiny_inputs() {
     for (_, run) in fuzz_targets::TARGETS {
-        for data in [&b""[..], b"\0", b"PK\x05\x06", b"dex\n035\0", b"{}", b"[policy]"] {
+        for data in [
+            &b""[..],
+            b"\0",
+            b"PK\x05\x06",
+            b"dex\n035\0",
+            b"{}",
+            b"[policy]",
+        ] {
             run(data);
         }
     }

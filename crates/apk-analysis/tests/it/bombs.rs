@@ -39,7 +39,11 @@ fn dex_strings_sharing_one_run_are_read_once_within_budget() {
     );
     assert!(has(&r, "dex_work_limit"), "{:?}", r.anomalies);
     let json = serde_json::to_vec(&r).unwrap();
-    assert!(json.len() < 4 * dex_size + 100_000, "{} bytes of JSON", json.len());
+    assert!(
+        json.len() < 4 * dex_size + 100_000,
+        "{} bytes of JSON",
+        json.len()
+    );
 }
 
 #[test]
