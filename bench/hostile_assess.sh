@@ -23,9 +23,9 @@ for apk in "$dir"/*.apk; do
     name="$(basename "$apk" .apk)${extra:+ $extra}"
     size="$(stat -c %s "$apk")"
     start=$(date +%s.%N)
-    if out="$(timeout "$limit" /usr/bin/time -f 'RSS %M' "$bin" "$apk" $extra 2>&1)"; then
+    if out="$(timeout "$limit" /usr/bin/time -f 'maxrss=%M' "$bin" "$apk" $extra 2>&1)"; then
       wall="$(echo "$(date +%s.%N) - $start" | bc)"
-      rss="$(echo "$out" | grep -o 'RSS [0-9]*' | awk '{printf "%.0f MiB", $2/1024}')"
+      rss="$(echo "$out" | grep -o 'maxrss=[0-9]*' | awk -F= '{printf "%.0f MiB", $2/1024}')"
       report="$(echo "$out" | grep -o 'report [0-9]* bytes' | awk '{print $2}')"
       printf '| %s | %s B | %.2f s | %s | %s B |\n' "$name" "$size" "$wall" "$rss" "$report"
     else

@@ -7,6 +7,18 @@
 
 use std::time::Instant;
 
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -54,10 +66,12 @@ fn main() -> std::process::ExitCode {
     };
     let start = Instant::now();
     let result = apk_analysis::assess_with_file(info, &map, &options);
-    let json = match &result {
-        Ok(r) => serde_json::to_vec(r).map(|v| v.len()).unwrap_or(0),
-        Err(_) => 0,
-    };
+    // Streamed and counted, as the CLI streams the report to stdout (no whole-report buffer).
+    let mut counter = Counter(0);
+    if let Ok(r) = &result {
+        let _ = serde_json::to_writer(&mut counter, r);
+    }
+    let json = counter.0;
     let elapsed = start.elapsed();
     eprintln!(
         "{path}: {} ms, peak RSS {} MiB, report {json} bytes{}",
