@@ -75,3 +75,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 start_postgres
 cargo test --workspace --locked
+
+# Fuzzing (issue 12): every libFuzzer target for 60 s, two at a time; a finding fails CI (docs/fuzzing.md).
+if [ "${INTERDICT_SKIP_FUZZ:-0}" != 1 ]; then
+  if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
+    echo "==> installing cargo-fuzz 0.13.2"
+    cargo install --locked cargo-fuzz --version 0.13.2
+  fi
+  echo "==> fuzzing (60 s per target)"
+  fuzz/seeds.sh
+  fuzz/run.sh 60 2
+fi

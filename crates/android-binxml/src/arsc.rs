@@ -211,6 +211,11 @@ struct Package {
     type_id_offset: u32,
     /// Indexed by type id (0..=255).
     types: Vec<Vec<TypeChunk>>,
+    /// Indexed by type id, then entry index: 1 + the index in `types[type id]` of the chunk
+    /// [`ResourceTable::resolve`] picks (0 when no chunk has the entry). Built once at parse time, in
+    /// time linear in the offsets tables, so a lookup costs one entry read however many configuration
+    /// chunks the type has.
+    picked: Vec<Vec<u32>>,
 }
 
 enum RawData {
@@ -358,19 +363,20 @@ impl ResourceTable {
     }
 
     /// The entry chosen for a device matching no qualifier: the default
-    /// config first, otherwise the first non-default config that has it.
+    /// config first, otherwise the first non-default config that has it
+    /// (looked up in the index built at parse time).
     fn pick(&self, id: u32) -> Option<(&TypeChunk, RawEntry)> {
-        let all = self.entries(id);
-        let mut first = None;
-        for (c, e) in all {
-            if c.config.is_default() {
-                return Some((c, e));
-            }
-            if first.is_none() {
-                first = Some((c, e));
-            }
-        }
-        first
+        self.pick_items(id, MAX_MAP_ITEMS)
+    }
+
+    fn pick_items(&self, id: u32, max_items: usize) -> Option<(&TypeChunk, RawEntry)> {
+        let pkg = self.package(id >> 24)?;
+        let type_id = us((id >> 16) & 0xff);
+        let idx = us(id & 0xffff);
+        let slot = *pkg.picked.get(type_id)?.get(idx)?;
+        let chunk = pkg.types.get(type_id)?.get(us(slot.checked_sub(1)?))?;
+        self.read_entry_items(chunk, idx, max_items)
+            .map(|e| (chunk, e))
     }
 
     /// Converts a raw value; `budget` caps the string bytes copied into one
@@ -442,6 +448,34 @@ impl ResourceTable {
         None
     }
 
+    /// The value [`ResourceTable::resolve`] gives for `id` (same configuration choice and reference
+    /// chain), without decoding the map items of a complex entry: [`Value::Null`] for a bag. Its cost
+    /// does not grow with the size of the entry, so it suits looking up many attributes.
+    ///
+    /// `budget` caps the string bytes copied out, over every call that shares it: a string that does
+    /// not fit is left as the raw value ([`Value::Other`] with the string index), so a thousand references to one huge
+    /// string cannot copy it a thousand times.
+    pub fn resolve_value(&self, id: u32, budget: &mut usize) -> Option<Value> {
+        let mut cur = id;
+        let mut seen: Vec<u32> = Vec::new();
+        for _ in 0..=MAX_REFERENCE_DEPTH {
+            if seen.contains(&cur) {
+                return None;
+            }
+            seen.push(cur);
+            let (_, e) = self.pick_items(cur, 0)?;
+            let value = match e.data {
+                RawData::Simple(t, d) => self.to_value(t, d, budget),
+                RawData::Complex { .. } => Value::Null,
+            };
+            match value.as_reference() {
+                Some(r) if r != 0 && self.pick_items(r, 0).is_some() => cur = r,
+                _ => return Some(value),
+            }
+        }
+        None
+    }
+
     /// Each configuration's value for `id`, in file order (references are
     /// followed with [`ResourceTable::resolve`]; the config is the one that
     /// holds `id`'s entry). Useful for per-locale labels.
@@ -478,44 +512,13 @@ impl ResourceTable {
     }
 
     fn read_entry(&self, c: &TypeChunk, idx: usize) -> Option<RawEntry> {
+        self.read_entry_items(c, idx, MAX_MAP_ITEMS)
+    }
+
+    /// Like [`ResourceTable::read_entry`], decoding at most `max_items` map items of a complex entry.
+    fn read_entry_items(&self, c: &TypeChunk, idx: usize, max_items: usize) -> Option<RawEntry> {
         let d = &self.data;
-        let off = if c.flags & FLAG_SPARSE != 0 {
-            // Sorted (idx u16, offset/4 u16) pairs: binary search.
-            let (mut lo, mut hi) = (0usize, c.entry_count);
-            let mut found = None;
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let p = c.offsets_start + mid * 4;
-                let k = usize::from(u16_at(d, p)?);
-                match k.cmp(&idx) {
-                    std::cmp::Ordering::Equal => {
-                        found = Some(usize::from(u16_at(d, p + 2)?) * 4);
-                        break;
-                    }
-                    std::cmp::Ordering::Less => lo = mid + 1,
-                    std::cmp::Ordering::Greater => hi = mid,
-                }
-            }
-            found?
-        } else if idx >= c.entry_count {
-            return None;
-        } else if c.flags & FLAG_OFFSET16 != 0 {
-            let o = u16_at(d, c.offsets_start + idx * 2)?;
-            if o == 0xffff {
-                return None;
-            }
-            usize::from(o) * 4
-        } else {
-            let o = u32_at(d, c.offsets_start + idx * 4)?;
-            if o == u32::MAX {
-                return None;
-            }
-            us(o)
-        };
-        let e = c.entries_start.checked_add(off)?;
-        if e.checked_add(8)? > c.end {
-            return None;
-        }
+        let e = locate(d, c, idx)?;
         let size = u16_at(d, e)?;
         let flags = u16_at(d, e + 2)?;
         if flags & ENTRY_FLAG_COMPACT != 0 {
@@ -535,7 +538,7 @@ impl ResourceTable {
             let parent = u32_at(d, e + 8)?;
             let count = u32_at(d, e + 12)?;
             let fit = c.end.saturating_sub(body) / 12;
-            let n = us(count).min(fit).min(MAX_MAP_ITEMS);
+            let n = us(count).min(fit).min(max_items);
             let items = (0..n)
                 .filter_map(|i| {
                     let m = body + i * 12;
@@ -559,6 +562,108 @@ impl ResourceTable {
             data: RawData::Simple(u8_at(d, body + 3)?, u32_at(d, body + 4)?),
         })
     }
+}
+
+/// Where entry `idx` of chunk `c` starts, if the chunk has it and the entry fits in the chunk
+/// (exactly the entries [`ResourceTable::read_entry`] can read).
+fn locate(d: &[u8], c: &TypeChunk, idx: usize) -> Option<usize> {
+    let off = if c.flags & FLAG_SPARSE != 0 {
+        // Sorted (idx u16, offset/4 u16) pairs: binary search.
+        let (mut lo, mut hi) = (0usize, c.entry_count);
+        let mut found = None;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let p = c.offsets_start + mid * 4;
+            let k = usize::from(u16_at(d, p)?);
+            match k.cmp(&idx) {
+                std::cmp::Ordering::Equal => {
+                    found = Some(usize::from(u16_at(d, p + 2)?) * 4);
+                    break;
+                }
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        found?
+    } else if idx >= c.entry_count {
+        return None;
+    } else if c.flags & FLAG_OFFSET16 != 0 {
+        let o = u16_at(d, c.offsets_start + idx * 2)?;
+        if o == 0xffff {
+            return None;
+        }
+        usize::from(o) * 4
+    } else {
+        let o = u32_at(d, c.offsets_start + idx * 4)?;
+        if o == u32::MAX {
+            return None;
+        }
+        us(o)
+    };
+    let e = c.entries_start.checked_add(off)?;
+    if e.checked_add(8)? > c.end {
+        return None;
+    }
+    let size = u16_at(d, e)?;
+    let flags = u16_at(d, e + 2)?;
+    if flags & ENTRY_FLAG_COMPACT != 0 {
+        return Some(e);
+    }
+    let body = e.checked_add(usize::from(size))?;
+    if flags & ENTRY_FLAG_COMPLEX != 0 {
+        if e + 16 > c.end {
+            return None;
+        }
+    } else if body.checked_add(8)? > c.end {
+        return None;
+    }
+    Some(e)
+}
+
+/// Builds [`Package::picked`]: for each type, default-configuration chunks first, then the others, each
+/// in file order; an entry goes to the first chunk that has it.
+fn index_picks(data: &[u8], types: &[Vec<TypeChunk>]) -> Vec<Vec<u32>> {
+    types
+        .iter()
+        .map(|chunks| {
+            let mut picked: Vec<u32> = Vec::new();
+            let order = chunks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.config.is_default())
+                .chain(
+                    chunks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| !c.config.is_default()),
+                );
+            for (ci, c) in order {
+                let mut mark = |idx: usize| {
+                    if idx > 0xffff {
+                        return;
+                    }
+                    if picked.len() <= idx {
+                        picked.resize(idx + 1, 0);
+                    }
+                    if picked[idx] == 0 && locate(data, c, idx).is_some() {
+                        picked[idx] = u32::try_from(ci + 1).unwrap_or(0);
+                    }
+                };
+                if c.flags & FLAG_SPARSE != 0 {
+                    for i in 0..c.entry_count {
+                        if let Some(k) = u16_at(data, c.offsets_start + i * 4) {
+                            mark(usize::from(k));
+                        }
+                    }
+                } else {
+                    for idx in 0..c.entry_count.min(0x1_0000) {
+                        mark(idx);
+                    }
+                }
+            }
+            picked
+        })
+        .collect()
 }
 
 /// Walks sibling chunks in `[start, end)`, calling `f(anomalies, type, pos,
@@ -692,6 +797,7 @@ fn parse_package(
             ),
         },
     );
+    let picked = index_picks(data, &types);
     Some(Package {
         id,
         name,
@@ -699,6 +805,7 @@ fn parse_package(
         key_strings,
         type_id_offset,
         types,
+        picked,
     })
 }
 

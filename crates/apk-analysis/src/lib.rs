@@ -147,17 +147,29 @@ pub fn assess_with_file(
         target_sdk: parsed.app.target_sdk,
         ..apk_signature::Options::default()
     };
-    // Verification is bound by hashing the whole file; it runs beside the DEX reading.
-    let (code, signing) = std::thread::scope(|scope| {
-        let verifier = (!options.skip_signing)
-            .then(|| scope.spawn(|| apk_signature::verify_with(&archive, &sig_options)));
-        let code = code::read(&archive, options, &mut anomalies, &mut |name, file| {
+    // Each DEX file is inflated once: while it is parsed, its JAR-signature digests are computed for the
+    // v1 verifier (only when the APK has a JAR signature), which then runs on the rest of the archive.
+    let jar_signed = !options.skip_signing && archive.find("META-INF/MANIFEST.MF").is_some();
+    let mut entry_digests = apk_signature::EntryDigests::new();
+    let code = code::read(
+        &archive,
+        options,
+        &mut anomalies,
+        &mut |name, file| {
             if let Some(scan) = dex_scan.as_mut() {
                 scan.visit(name, file);
             }
-        });
-        let signing = verifier.map(|h| h.join());
-        (code, signing)
+        },
+        jar_signed.then_some(&mut entry_digests),
+    );
+    let signing = (!options.skip_signing).then(|| {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    apk_signature::verify_with_digests(&archive, &sig_options, &entry_digests)
+                })
+                .join()
+        })
     });
     let code = code?;
     let signing = match signing {

@@ -5,6 +5,8 @@
 //! Only elements where Android looks for them count (`<application>` directly under `<manifest>`, components directly under `<application>`); others are ignored.
 //! Values that are references (`@string/app_name`, `@bool/debug`) are resolved through resources.arsc, default configuration first.
 
+use std::collections::HashSet;
+
 use android_binxml::{Element, ResourceTable, Value, XmlDocument as Document};
 
 use crate::report::{
@@ -57,7 +59,15 @@ pub(crate) struct Manifest {
 struct Ctx<'a> {
     doc: &'a Document,
     res: Option<&'a ResourceTable>,
+    /// String bytes that references may still copy out of resources.arsc (see [`RESOLVED_STRING_BUDGET`]).
+    budget: std::cell::Cell<usize>,
+    /// Set when a string was left unresolved for want of budget.
+    budget_hit: std::cell::Cell<bool>,
 }
+
+/// String bytes copied out of resources.arsc while reading the manifest, at most: many attributes
+/// referencing one huge string resource would otherwise copy it once per attribute.
+const RESOLVED_STRING_BUDGET: usize = 16 << 20;
 
 impl Ctx<'_> {
     /// The value of the framework attribute `id` on `el`, with references resolved.
@@ -68,10 +78,15 @@ impl Ctx<'_> {
 
     fn resolve(&self, v: &Value) -> Value {
         match (v, self.res) {
-            (Value::Reference(id), Some(res)) if *id != 0 => match res.resolve(*id) {
-                Some(resolved) => resolved.value,
-                None => v.clone(),
-            },
+            (Value::Reference(id), Some(res)) if *id != 0 => {
+                let mut budget = self.budget.get();
+                let value = res.resolve_value(*id, &mut budget);
+                self.budget.set(budget);
+                if matches!(value, Some(Value::Other { data_type: 3, .. })) {
+                    self.budget_hit.set(true);
+                }
+                value.unwrap_or_else(|| v.clone())
+            }
             _ => v.clone(),
         }
     }
@@ -141,10 +156,14 @@ fn expand_class(package: &str, name: &str) -> String {
     }
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
+/// Removes repeated strings, keeping the first of each, in linear time (a hostile manifest may repeat
+/// one element tens of thousands of times).
+fn dedup_keep_first(v: &mut Vec<String>) {
+    if v.len() < 2 {
+        return;
     }
+    let mut seen: HashSet<String> = HashSet::with_capacity(v.len());
+    v.retain(|s| seen.insert(s.clone()));
 }
 
 pub(crate) fn read(
@@ -185,6 +204,8 @@ pub(crate) fn read(
     let ctx = Ctx {
         doc: &doc,
         res: table.as_ref(),
+        budget: std::cell::Cell::new(RESOLVED_STRING_BUDGET),
+        budget_hit: std::cell::Cell::new(false),
     };
     let root = doc
         .root()
@@ -245,6 +266,8 @@ pub(crate) fn read(
     let effective_target = app.target_sdk.or(app.min_sdk).unwrap_or(1);
 
     let mut permissions: Vec<UsesPermission> = Vec::new();
+    // De-duplication by name in a hash set: a manifest may list tens of thousands.
+    let mut permission_names: HashSet<String> = HashSet::new();
     for tag in [
         "uses-permission",
         "uses-permission-sdk-23",
@@ -258,7 +281,7 @@ pub(crate) fn read(
                 name,
                 max_sdk: ctx.sdk(el, attr::MAX_SDK_VERSION),
             };
-            if !permissions.iter().any(|q| q.name == p.name) {
+            if permission_names.insert(p.name.clone()) {
                 permissions.push(p);
             }
         }
@@ -287,22 +310,25 @@ pub(crate) fn read(
     for q in ctx.children(root, "queries") {
         for p in ctx.children(q, "package") {
             if let Some(n) = ctx.string(p, attr::NAME) {
-                push_unique(&mut queries.packages, n);
+                queries.packages.push(n);
             }
         }
         for i in ctx.children(q, "intent") {
             for a in ctx.children(i, "action") {
                 if let Some(n) = ctx.string(a, attr::NAME) {
-                    push_unique(&mut queries.intent_actions, n);
+                    queries.intent_actions.push(n);
                 }
             }
         }
         for p in ctx.children(q, "provider") {
             if let Some(n) = ctx.string(p, attr::AUTHORITIES) {
-                push_unique(&mut queries.providers, n);
+                queries.providers.push(n);
             }
         }
     }
+    dedup_keep_first(&mut queries.packages);
+    dedup_keep_first(&mut queries.intent_actions);
+    dedup_keep_first(&mut queries.providers);
 
     let mut applications = ctx.children(root, "application");
     let application = applications.next();
@@ -353,6 +379,15 @@ pub(crate) fn read(
     } else {
         // Without <application>, Android still installs the package with default flags.
         app.label = None;
+    }
+    if ctx.budget_hit.get() {
+        anomalies.push(Anomaly {
+            code: "resource_string_budget_exceeded".into(),
+            detail: format!(
+                "manifest references copied more than {RESOLVED_STRING_BUDGET} bytes of strings out of resources.arsc; the rest are left unresolved"
+            ),
+            offset: None,
+        });
     }
     Ok(Manifest {
         app,
@@ -422,23 +457,27 @@ fn read_component(
         filters += 1;
         for a in ctx.children(f, "action") {
             if let Some(n) = ctx.string(a, attr::NAME) {
-                push_unique(&mut c.actions, n);
+                c.actions.push(n);
             }
         }
         for a in ctx.children(f, "category") {
             if let Some(n) = ctx.string(a, attr::NAME) {
-                push_unique(&mut c.categories, n);
+                c.categories.push(n);
             }
         }
         for d in ctx.children(f, "data") {
             if let Some(s) = ctx.string(d, attr::SCHEME) {
-                push_unique(&mut c.data_schemes, s);
+                c.data_schemes.push(s);
             }
             if let Some(h) = ctx.string(d, attr::HOST) {
-                push_unique(&mut c.data_hosts, h);
+                c.data_hosts.push(h);
             }
         }
     }
+    dedup_keep_first(&mut c.actions);
+    dedup_keep_first(&mut c.categories);
+    dedup_keep_first(&mut c.data_schemes);
+    dedup_keep_first(&mut c.data_hosts);
     if kind == "provider" {
         if let Some(auth) = ctx.string(el, attr::AUTHORITIES) {
             c.authorities = auth.split(';').map(str::to_owned).collect();

@@ -193,9 +193,16 @@ pub struct DexSummary {
     /// Dotted class names (only with `include_classes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_names: Option<Vec<String>>,
+    /// How many class names were left out of `class_names` by its cap (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_names_omitted: Option<u64>,
     /// String constants (only with `include_strings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub string_values: Option<Vec<String>>,
+    /// How many strings were left out of `string_values` by its caps (1,000,000 strings, 64 MiB)
+    /// (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_values_omitted: Option<u64>,
 }
 
 /// One DEX file.

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod build;
+pub mod hostile;
 pub mod spec;
 
 use std::collections::HashMap;

@@ -37,9 +37,12 @@ mod cert;
 mod crypto;
 mod digest;
 mod name;
+mod precomputed;
 mod stamp;
 mod v1;
 mod v2v3;
+
+pub use precomputed::EntryDigests;
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -347,6 +350,16 @@ fn v3_outcome_into(r: &mut SchemeResult, o: &v2v3::Outcome<'_>) {
 
 /// Verifies an APK's signatures with [`Options`].
 pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
+    verify_with_digests(archive, opts, &EntryDigests::default())
+}
+
+/// Like [`verify_with`], with entry digests the caller already computed (see [`EntryDigests`]):
+/// JAR verification compares against them instead of inflating those entries again.
+pub fn verify_with_digests(
+    archive: &Archive<'_>,
+    opts: &Options,
+    digests: &EntryDigests,
+) -> SigningReport {
     let min = opts.min_sdk;
     let max = opts.max_sdk.min(LATEST);
     let mut rep = SigningReport {
@@ -489,7 +502,7 @@ pub fn verify_with(archive: &Archive<'_>, opts: &Options) -> SigningReport {
         }
     }
     let v1o = if v1_counts || opts.always_check_v1 {
-        let o = v1::verify(archive, min, max, &found_for_v1, &supported);
+        let o = v1::verify(archive, min, max, &found_for_v1, &supported, digests);
         rep.v1.evaluated = true;
         o
     } else {

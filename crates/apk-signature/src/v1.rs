@@ -334,6 +334,7 @@ fn verify_uncapped<'a>(
     max: u32,
     found: &BTreeSet<u32>,
     supported: &BTreeSet<u32>,
+    precomputed: &crate::EntryDigests,
 ) -> Outcome {
     let mut out = Outcome::default();
     let entries = archive.entries();
@@ -602,13 +603,24 @@ fn verify_entry_digests(archive: &Archive<'_>, to_digest: &EntryDigests<'_>) -> 
     to_digest
         .par_iter()
         .map(|(e, expected)| {
-            let data = match read(archive, e) {
-                Ok(d) => d,
-                Err(i) => return vec![i],
+            let known: Option<Vec<Vec<u8>>> = expected
+                .iter()
+                .map(|(alg, _)| precomputed.get(e, *alg))
+                .collect();
+            let data = match known {
+                Some(_) => None,
+                None => match read(archive, e) {
+                    Ok(d) => Some(d),
+                    Err(i) => return vec![i],
+                },
             };
             let mut errs = Vec::new();
-            for (alg, exp) in expected {
-                let actual = alg.digest(&data);
+            for (i, (alg, exp)) in expected.iter().enumerate() {
+                let actual = match (&known, &data) {
+                    (Some(k), _) => k[i].clone(),
+                    (None, Some(d)) => alg.digest(d),
+                    (None, None) => Vec::new(),
+                };
                 if &actual != exp {
                     errs.push(Issue::new(
                         "JAR_SIG_ZIP_ENTRY_DIGEST_DID_NOT_VERIFY",

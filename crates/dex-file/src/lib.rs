@@ -84,6 +84,17 @@ pub enum DexError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// Reading a table would cost more than its work budget (the file's length in bytes of string
+    /// data): its items overlap or repeat, which no DEX compiler writes.
+    #[error("DEX {table} at offset {offset}: items overlap or repeat beyond the work budget of {budget} bytes; the rest of the table is skipped")]
+    WorkLimit {
+        /// The table or item being read.
+        table: &'static str,
+        /// Where the item that ran out of budget starts.
+        offset: u64,
+        /// The budget, in bytes of string data.
+        budget: u64,
+    },
 }
 
 /// Stable identifiers of the non-fatal problems the reader records.
@@ -330,7 +341,18 @@ impl<'a> DexFile<'a> {
     }
 
     /// The raw MUTF-8 bytes of string `idx` (without the NUL terminator).
+    ///
+    /// The string is read by its declared length: the NUL terminator is looked for only within the
+    /// `3 × utf16_size + 1` bytes that a string of that many UTF-16 code units can occupy, so one call
+    /// costs at most that much whatever follows in the file.
     pub fn string_bytes(&self, idx: u32) -> Result<&'a [u8], DexError> {
+        let mut unlimited = usize::MAX;
+        self.string_within(idx, &mut unlimited)
+    }
+
+    /// Reads string `idx`, scanning at most `budget` bytes of string data; what is scanned (found or
+    /// not) is taken off the budget.
+    fn string_within(&self, idx: u32, budget: &mut usize) -> Result<&'a [u8], DexError> {
         if idx >= self.header.string_ids_size {
             return Err(DexError::IndexOutOfRange {
                 table: "string_ids",
@@ -347,13 +369,15 @@ impl<'a> DexFile<'a> {
         };
         // string_data_item: uleb128 utf16_size, then MUTF-8 bytes ending in NUL.
         let mut pos = data_off;
-        let mut shift = 0;
+        let mut shift = 0u32;
+        let mut utf16_size = 0u64;
         loop {
             let byte = *self
                 .data
                 .get(pos)
                 .ok_or(bad("length runs past the end of the file"))?;
             pos += 1;
+            utf16_size |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 break;
             }
@@ -363,8 +387,50 @@ impl<'a> DexFile<'a> {
             }
         }
         let rest = &self.data[pos..];
-        let end = memchr_nul(rest).ok_or(bad("no NUL terminator before the end of the file"))?;
-        Ok(&rest[..end])
+        // Each UTF-16 code unit takes one to three bytes of MUTF-8, plus the NUL.
+        let declared_max =
+            usize::try_from(utf16_size.saturating_mul(3).saturating_add(1)).unwrap_or(usize::MAX);
+        let window = rest.len().min(declared_max);
+        let scanned = window.min(*budget);
+        let found = memchr_nul(&rest[..scanned]);
+        *budget -= found.map_or(scanned, |end| end + 1);
+        match found {
+            Some(end) => Ok(&rest[..end]),
+            None if scanned < window => Err(DexError::WorkLimit {
+                table: "string_data_item",
+                offset: data_off as u64,
+                budget: self.data.len() as u64,
+            }),
+            None if window < rest.len() => Err(bad(
+                "no NUL terminator within the declared length (utf16_size)",
+            )),
+            None => Err(bad("no NUL terminator before the end of the file")),
+        }
+    }
+
+    /// Every string in `string_ids` order, as raw MUTF-8 bytes, reading at most as many bytes of string
+    /// data in total as the file holds.
+    ///
+    /// In a well-formed DEX file every string has its own `string_data_item`, so the strings together
+    /// never exceed the file; string ids that point into the same bytes again and again (a way to make a
+    /// tiny file cost quadratic time) exhaust the budget instead: the iterator then yields one
+    /// [`DexError::WorkLimit`] and ends.
+    pub fn string_table(&self) -> impl Iterator<Item = Result<&'a [u8], DexError>> + '_ {
+        let mut budget = self.data.len();
+        let mut done = false;
+        (0..self.header.string_ids_size).map_while(move |i| {
+            if done {
+                return None;
+            }
+            match self.string_within(i, &mut budget) {
+                Ok(s) => Some(Ok(s)),
+                Err(e @ DexError::WorkLimit { .. }) => {
+                    done = true;
+                    Some(Err(e))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        })
     }
 
     /// String `idx`, decoded from MUTF-8 (borrowed when it is plain ASCII or valid UTF-8).
@@ -372,9 +438,10 @@ impl<'a> DexFile<'a> {
         self.string_bytes(idx).map(decode_mutf8)
     }
 
-    /// Every string in `string_ids` order, each decoded or its error.
+    /// Every string in `string_ids` order, each decoded or its error, within the work budget of
+    /// [`DexFile::string_table`].
     pub fn strings(&self) -> impl Iterator<Item = Result<Cow<'a, str>, DexError>> + '_ {
-        (0..self.header.string_ids_size).map(move |i| self.string(i))
+        self.string_table().map(|r| r.map(decode_mutf8))
     }
 
     /// The descriptor string (e.g. `Lcom/example/Foo;`) of type `idx`, as raw MUTF-8 bytes.
@@ -406,26 +473,64 @@ impl<'a> DexFile<'a> {
     }
 
     /// The descriptor of each defined class, in `class_defs` order.
+    ///
+    /// Like [`DexFile::string_table`], the descriptors together are read within a budget of the file's
+    /// length (class definitions that all name one huge descriptor would otherwise cost quadratic time);
+    /// when it runs out the iterator yields one [`DexError::WorkLimit`] and ends.
     pub fn class_descriptors(&self) -> impl Iterator<Item = Result<&'a [u8], DexError>> + '_ {
-        (0..self.header.class_defs_size).map(move |i| {
+        let mut budget = self.data.len();
+        let mut done = false;
+        (0..self.header.class_defs_size).map_while(move |i| {
+            if done {
+                return None;
+            }
             let off =
                 self.header.class_defs_off as usize + i as usize * CLASS_DEF_ITEM_SIZE as usize;
-            let class_idx = u32_at(self.data, off, "class_def_item")?;
-            self.type_descriptor(class_idx).map_err(|e| match e {
-                DexError::IndexOutOfRange {
-                    table,
-                    index,
-                    count,
-                    offset: 0,
-                } => DexError::IndexOutOfRange {
-                    table,
-                    index,
-                    count,
-                    offset: off as u64,
-                },
-                other => other,
+            Some(match self.class_descriptor_at(off, &mut budget) {
+                Ok(desc) => Ok(desc),
+                Err(e) => {
+                    done = matches!(e, DexError::WorkLimit { .. });
+                    Err(e)
+                }
             })
         })
+    }
+
+    fn class_descriptor_at(&self, off: usize, budget: &mut usize) -> Result<&'a [u8], DexError> {
+        let class_idx = u32_at(self.data, off, "class_def_item")?;
+        let with_offset = |e| match e {
+            DexError::IndexOutOfRange {
+                table,
+                index,
+                count,
+                offset: 0,
+            } => DexError::IndexOutOfRange {
+                table,
+                index,
+                count,
+                offset: off as u64,
+            },
+            other => other,
+        };
+        if class_idx >= self.header.type_ids_size {
+            return Err(with_offset(DexError::IndexOutOfRange {
+                table: "type_ids",
+                index: class_idx,
+                count: self.header.type_ids_size,
+                offset: 0,
+            }));
+        }
+        let type_off = self.header.type_ids_off as usize + class_idx as usize * 4;
+        let string_idx = u32_at(self.data, type_off, "type_id_item")?;
+        if string_idx >= self.header.string_ids_size {
+            return Err(DexError::IndexOutOfRange {
+                table: "string_ids",
+                index: string_idx,
+                count: self.header.string_ids_size,
+                offset: type_off as u64,
+            });
+        }
+        self.string_within(string_idx, budget)
     }
 }
 

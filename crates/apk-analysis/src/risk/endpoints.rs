@@ -17,6 +17,10 @@ pub(crate) const NSC_SOURCE: &str = "network_security_config";
 
 /// URLs longer than this are truncated in the report.
 const MAX_VALUE: usize = 2048;
+/// At most this many distinct endpoints are kept; the rest are counted (see [`Collector::omitted`]).
+pub(crate) const MAX_ENDPOINTS: usize = 10_000;
+/// The longest scheme in [`SCHEMES`].
+const MAX_SCHEME: usize = 5;
 
 const SCHEMES: &[(&str, bool)] = &[
     ("https", false),
@@ -44,6 +48,8 @@ pub(crate) struct Collector {
     map: BTreeMap<String, Endpoint>,
     /// Insertion order, so the report lists endpoints in the order they were found.
     order: Vec<String>,
+    /// Distinct endpoints found after [`MAX_ENDPOINTS`] were kept (an upper bound: they are not deduplicated).
+    omitted: u64,
 }
 
 impl Collector {
@@ -55,15 +61,14 @@ impl Collector {
         cleartext: bool,
         source: &str,
     ) {
-        let mut value = value.to_owned();
-        if value.len() > MAX_VALUE {
-            let mut cut = MAX_VALUE;
-            while !value.is_char_boundary(cut) {
-                cut = cut.saturating_sub(1);
-            }
-            value.truncate(cut);
+        // Cut before copying: a URL may run to the end of a long string, once per `://` in it.
+        let mut cut = value.len().min(MAX_VALUE);
+        while !value.is_char_boundary(cut) {
+            cut = cut.saturating_sub(1);
         }
-        match self.map.get_mut(&value) {
+        let value = value.get(..cut).unwrap_or_default();
+        let full = self.map.len() >= MAX_ENDPOINTS;
+        match self.map.get_mut(value) {
             Some(e) => {
                 if e.source != source
                     && !e.also_in.iter().any(|s| s == source)
@@ -72,7 +77,9 @@ impl Collector {
                     e.also_in.push(source.to_owned());
                 }
             }
+            None if full => self.omitted += 1,
             None => {
+                let value = value.to_owned();
                 self.order.push(value.clone());
                 self.map.insert(
                     value.clone(),
@@ -103,16 +110,28 @@ impl Collector {
         }
     }
 
+    /// Every `scheme://` occurrence in `s`. Linear in the length of `s`: each `://` is found by a
+    /// forward search that never goes back, the end of the URL (the next terminator) is searched once
+    /// and reused by every `://` before it, and the scheme is read back at most [`MAX_SCHEME`] letters.
     fn scan_urls(&mut self, s: &str, source: &str) {
         let bytes = s.as_bytes();
         let mut from = 0;
+        // The first terminator at or after some earlier `from` (or the end of `s`): still the first one
+        // at or after any later `from` up to it.
+        let mut term_at: Option<usize> = None;
         while let Some(rel) = s.get(from..).and_then(|t| t.find("://")) {
             let at = from.saturating_add(rel);
             from = at.saturating_add(3);
-            // The scheme: ASCII letters right before `://`.
+            // The scheme: ASCII letters right before `://` (more than MAX_SCHEME letters is no scheme of ours).
             let mut start = at;
-            while start > 0 && bytes.get(start - 1).is_some_and(u8::is_ascii_alphabetic) {
+            while start > 0
+                && at - start <= MAX_SCHEME
+                && bytes.get(start - 1).is_some_and(u8::is_ascii_alphabetic)
+            {
                 start -= 1;
+            }
+            if at - start > MAX_SCHEME {
+                continue;
             }
             let Some(scheme) = s.get(start..at) else {
                 continue;
@@ -122,13 +141,23 @@ impl Collector {
                 continue;
             };
             // The URL ends at whitespace, a quote or angle bracket.
-            let rest = s.get(from..).unwrap_or("");
-            let len = rest
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\')
-                })
-                .unwrap_or(rest.len());
-            let Some(after) = rest.get(..len) else {
+            let url_end = match term_at {
+                Some(t) if t >= from => t,
+                _ => {
+                    let rest = s.get(from..).unwrap_or("");
+                    let t = from
+                        + rest
+                            .find(|c: char| {
+                                c.is_whitespace()
+                                    || matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\')
+                            })
+                            .unwrap_or(rest.len());
+                    term_at = Some(t);
+                    t
+                }
+            };
+            let len = url_end.saturating_sub(from);
+            let Some(after) = s.get(from..url_end) else {
                 continue;
             };
             let authority = after.split(['/', '?', '#']).next().unwrap_or("");
@@ -141,6 +170,11 @@ impl Collector {
             };
             self.add(url, host, "url", cleartext, source);
         }
+    }
+
+    /// How many endpoints were left out because [`MAX_ENDPOINTS`] were already kept.
+    pub(crate) fn omitted(&self) -> u64 {
+        self.omitted
     }
 
     /// The endpoints in the order they were first found. `packages` holds the slashed package names of the

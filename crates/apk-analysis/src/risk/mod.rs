@@ -94,8 +94,10 @@ impl<'c> DexScan<'c> {
     /// descriptor (`Lcom/foo/Bar;`) goes to tracker matching and the package list, every other string to
     /// endpoint extraction. (Walking `type_ids` as well would look each string up a second time.)
     pub(crate) fn visit(&mut self, dex_name: &str, file: &dex_file::DexFile<'_>) {
-        for i in 0..file.string_count() {
-            let Ok(bytes) = file.string_bytes(i) else {
+        // The string table is read within a budget of the file's size: string ids that repeat or
+        // overlap one long string cannot make this pass quadratic.
+        for bytes in file.string_table() {
+            let Ok(bytes) = bytes else {
                 continue;
             };
             if let Some(inner) = bytes.strip_prefix(b"L").and_then(|d| d.strip_suffix(b";")) {
@@ -188,6 +190,17 @@ pub(crate) fn apply(
             col.scan(v, "manifest");
         }
     }
+    if col.omitted() > 0 {
+        a.anomalies.push(crate::report::Anomaly {
+            code: "endpoints_truncated".into(),
+            detail: format!(
+                "more than {} distinct endpoints: {} more were found and left out of the report",
+                endpoints::MAX_ENDPOINTS,
+                col.omitted()
+            ),
+            offset: None,
+        });
+    }
     let endpoints = col.finish(&packages);
     for e in &endpoints {
         tracker_scan.host(&e.host);
@@ -196,6 +209,14 @@ pub(crate) fn apply(
     let vendor = cfg.vendors.attribute(&a.app.package, signers, &cfg.concern);
 
     let target = a.app.target_sdk.or(a.app.min_sdk).unwrap_or(1);
+    // First declaration of each name wins, as the linear search did.
+    let mut declared: std::collections::HashMap<&str, &str> =
+        std::collections::HashMap::with_capacity(a.declared_permissions.len());
+    for d in &a.declared_permissions {
+        declared
+            .entry(d.name.as_str())
+            .or_insert(d.protection_level.as_str());
+    }
     let perm_levels: Vec<PermissionLevel> = a
         .permissions
         .iter()
@@ -206,10 +227,10 @@ pub(crate) fn apply(
                     protection_level: l.to_owned(),
                     defined_by: "platform",
                 }
-            } else if let Some(d) = a.declared_permissions.iter().find(|d| d.name == p.name) {
+            } else if let Some(level) = declared.get(p.name.as_str()) {
                 PermissionLevel {
                     name: p.name.clone(),
-                    protection_level: d.protection_level.clone(),
+                    protection_level: (*level).to_owned(),
                     defined_by: "app",
                 }
             } else {

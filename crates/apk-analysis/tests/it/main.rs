@@ -3,6 +3,7 @@
 // Tests fail by panicking: unwrap on a broken fixture is the clearest message.
 #![allow(clippy::unwrap_used)]
 
+mod bombs;
 mod differential;
 mod hostile;
 mod model;
