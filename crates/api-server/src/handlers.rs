@@ -92,9 +92,10 @@ pub(crate) async fn enroll(
             d.ownership
         )));
     }
-    if d.name.len() > 256 || d.serial.len() > 256 || d.groups.len() > 64 {
-        return Err(ApiError::Invalid("device field too long".into()));
-    }
+    use crate::fields;
+    fields::text("device.name", &d.name, fields::MAX_NAME)?;
+    fields::text("device.serial", &d.serial, fields::MAX_NAME)?;
+    fields::groups("device.groups", &d.groups)?;
     if !secret.groups.is_empty() && !d.groups.iter().all(|g| secret.groups.contains(g)) {
         return Err(ApiError::Forbidden(
             "this enrollment secret is limited to other groups".into(),
@@ -111,20 +112,13 @@ pub(crate) async fn put_policy(
     Extension(p): Extension<ApiPrincipal>,
     source: String,
 ) -> ApiResult {
-    let policy = app_policy::parse_policy(&source, "policy.toml")
-        .map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let diags = app_policy::check(&policy, crate::checkin::today());
-    if app_policy::has_errors(&diags) {
-        let msgs: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        return Err(ApiError::Invalid(msgs.join("; ")));
-    }
-    app_policy::CompiledPolicy::new(&policy).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let version = state
-        .store
-        .publish_policy(&policy.name, &source, &p.id)
-        .await?;
+    // Parsing, checking and compiling cost time in the size of the policy: they run on the
+    // blocking pool, one policy at a time, so the async workers keep answering (`/healthz`)
+    // and the request timeout fires while they run.
+    let name = crate::policy_job::validate(&state, source.clone()).await?;
+    let version = state.store.publish_policy(&name, &source, &p.id).await?;
     state.reload_policy().await?;
-    Ok(Json(json!({"version": version, "name": policy.name})))
+    Ok(Json(json!({"version": version, "name": name})))
 }
 
 pub(crate) async fn policy_versions(State(state): State<AppState>) -> ApiResult {
@@ -209,6 +203,14 @@ pub(crate) async fn request_exception(
     if b.justification.trim().is_empty() {
         return Err(ApiError::Invalid("justification is required".into()));
     }
+    crate::fields::text("device_id", &b.device_id, crate::fields::MAX_NAME)?;
+    crate::fields::text("rule", &b.rule, crate::fields::MAX_NAME)?;
+    crate::fields::opt("app_id", b.app_id.as_deref(), crate::fields::MAX_APP_ID)?;
+    crate::fields::text(
+        "justification",
+        &b.justification,
+        crate::fields::MAX_JUSTIFICATION,
+    )?;
     let row = state
         .store
         .request_exception(
@@ -289,6 +291,7 @@ pub(crate) async fn create_token(
     b: Result<Json<TokenRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
+    crate::fields::text("name", &b.name, crate::fields::MAX_NAME)?;
     let (id, token) = state.store.create_api_token(b.role, &b.name, &p.id).await?;
     Ok(Json(json!({"id": id, "role": b.role, "token": token})))
 }
@@ -306,6 +309,7 @@ pub(crate) async fn rotate_enroll_secret(
     b: Result<Json<RotateRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
+    crate::fields::groups("groups", &b.groups)?;
     let secret = state.store.rotate_enroll_secret(&b.groups, &p.id).await?;
     Ok(Json(json!({"enroll_secret": secret})))
 }

@@ -20,6 +20,7 @@ mod assessments;
 mod canonical;
 mod findings;
 mod migrate;
+mod quotas;
 mod secret;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -798,6 +799,17 @@ impl Store {
 
     /// Lists devices.
     pub async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceSummary>> {
+        /// `s` as a LIKE pattern matching itself (escape character `\`).
+        fn like_literal(s: &str) -> String {
+            let mut out = String::with_capacity(s.len() + 8);
+            for c in s.chars() {
+                if matches!(c, '\\' | '%' | '_') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
         let today = today();
         let mut sql = device_columns(&today);
         sql.push_str(" FROM devices WHERE id > $1");
@@ -823,12 +835,14 @@ impl Store {
             add("platform =", json!(p), &mut sql);
         }
         if let Some(g) = &f.group {
-            // groups_json is a canonical JSON array of strings: match the quoted element.
-            add(
-                "groups_json LIKE",
-                json!(format!("%{}%", canonical_json(&json!(g)))),
-                &mut sql,
-            );
+            // groups_json is a canonical JSON array of strings: match the quoted element,
+            // literally (`%` and `_` in a group name are not wildcards).
+            n += 1;
+            sql.push_str(&format!(" AND groups_json LIKE ${n} ESCAPE '\\'"));
+            binds.push(json!(format!(
+                "%{}%",
+                like_literal(&canonical_json(&json!(g)))
+            )));
         }
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
         sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));

@@ -6,6 +6,7 @@ mod assessments;
 mod authz;
 mod compliance;
 mod flows;
+mod harden;
 
 use std::net::SocketAddr;
 
