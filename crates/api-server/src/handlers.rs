@@ -27,11 +27,36 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub(crate) async fn healthz(State(state): State<AppState>) -> ApiResult {
-    state.store.ping().await?;
-    Ok(Json(
-        json!({"status": "ok", "backend": state.store.backend()}),
-    ))
+pub(crate) async fn healthz(State(state): State<AppState>) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let read = state.store.ping().await;
+    // The write path too: a database that went read-only (file, directory, disk) is reported
+    // here rather than by the next check-in's 500.
+    let write =
+        match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.probe_write())
+            .await
+        {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the write probe did not finish within 2 s".to_string()),
+        };
+    let backend = state.store.backend();
+    match (read, write) {
+        (Ok(()), Ok(())) => {
+            Json(json!({"status": "ok", "backend": backend, "write": "ok"})).into_response()
+        }
+        (read, write) => {
+            let read_err = read.err().map(|e| e.to_string());
+            let write_err = write.err();
+            tracing::error!(?read_err, ?write_err, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "failing", "backend": backend,
+                    "read": read_err.unwrap_or_else(|| "ok".into()),
+                    "write": write_err.unwrap_or_else(|| "ok".into())})),
+            )
+                .into_response()
+        }
+    }
 }
 
 pub(crate) async fn noop() -> &'static str {

@@ -20,6 +20,7 @@ mod fields;
 mod follow;
 mod handlers;
 mod policy_job;
+mod request_id;
 mod writer;
 
 use std::net::SocketAddr;
@@ -398,6 +399,7 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(request_id::layer))
 }
 
 /// A running server.

@@ -20,6 +20,7 @@ mod assessments;
 mod canonical;
 mod findings;
 mod migrate;
+mod probe;
 mod quotas;
 mod secret;
 
@@ -39,6 +40,7 @@ pub use findings::{
     day_of, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint, StoredActionResult,
     MAX_SERIES_POINTS,
 };
+pub use probe::create_data_dir;
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.
@@ -420,6 +422,9 @@ impl Store {
         } else {
             return Err(StorageError::UnsupportedUrl);
         };
+        if backend == Backend::Sqlite {
+            probe::check_sqlite_files(url)?;
+        }
         let opts = |max: u32| {
             let o = AnyPoolOptions::new().max_connections(max);
             if backend == Backend::Sqlite {
@@ -459,6 +464,7 @@ impl Store {
         };
         migrate::run(&store.write, backend).await?;
         store.check_durability().await?;
+        store.probe_write().await?;
         Ok(store)
     }
 

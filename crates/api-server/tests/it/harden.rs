@@ -346,3 +346,76 @@ async fn group_filter_is_literal() {
         app.stop().await;
     }
 }
+
+/// Makes `file` read-only even for root (`chattr +i` where the filesystem supports it, else
+/// mode 0444); returns the URL suffix that makes it read-only when neither applies (root on a
+/// filesystem without attributes) and an undo.
+fn make_read_only(file: &std::path::Path) -> (&'static str, impl FnOnce()) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let immutable = root
+        && std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(file)
+            .status()
+            .is_ok_and(|s| s.success());
+    let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444));
+    let f = file.to_path_buf();
+    let undo = move || {
+        if immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&f)
+                .status();
+        }
+        let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
+    };
+    let suffix = if root && !immutable { "ro" } else { "rwc" };
+    (suffix, undo)
+}
+
+/// Item 5: a read-only database file fails at start-up, at once, naming the file (it used to
+/// start "healthy" and fail every write); a data directory that cannot be written fails naming
+/// the directory. Item 10: the database file is created 0600.
+#[tokio::test]
+async fn read_only_database_fails_at_start_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    api_server::storage::create_data_dir(&data).expect("data dir");
+    let url = api_server::storage::Store::sqlite_url(&data);
+    let store = api_server::storage::Store::connect(&url)
+        .await
+        .expect("first start");
+    store.close().await;
+    let db = data.join("interdict.db");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    let (m, undo) = make_read_only(&db);
+    let url = url.replace("mode=rwc", &format!("mode={m}"));
+    let r = api_server::storage::Store::connect(&url).await;
+    undo();
+    let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains(&db.display().to_string()), "{e}");
+    assert!(e.contains("not writable"), "{e}");
+
+    // A data directory whose database cannot be created (a file stands in its way).
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").expect("write");
+    let url = api_server::storage::Store::sqlite_url(&blocked.join("sub"));
+    let e = api_server::storage::Store::connect(&url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains(&blocked.join("sub").display().to_string()),
+        "{e}"
+    );
+}
