@@ -99,11 +99,11 @@ pub(crate) async fn enroll(
 ) -> ApiResult {
     // The secret is checked before the body is otherwise trusted.
     let b = body(b)?;
-    let secret = state
-        .store
-        .enroll_secret(&b.enroll_secret)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let Some(secret) = state.store.enroll_secret(&b.enroll_secret).await? else {
+        // A wrong enrollment secret is an authentication failure like a wrong token.
+        crate::bump(&state.metrics.auth_failures);
+        return Err(ApiError::Unauthorized);
+    };
     let d = &b.device;
     if serde_json::from_value::<app_policy::Platform>(json!(d.platform)).is_err() {
         return Err(ApiError::Invalid(format!(

@@ -419,3 +419,35 @@ async fn read_only_database_fails_at_start_naming_the_path() {
         "{e}"
     );
 }
+
+/// Item 8: an enrollment with a wrong secret counts in the auth-failure metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_enrollment_secrets_are_auth_failures() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        let failures = |m: &Value| -> u64 {
+            m.as_str()
+                .unwrap_or("")
+                .lines()
+                .find_map(|l| l.strip_prefix("interdict_auth_failures_total "))
+                .and_then(|n| n.trim().parse().ok())
+                .expect("auth failure counter")
+        };
+        let (_, m) = app.get("/metrics", &app.admin).await;
+        let before = failures(&m);
+        for _ in 0..3 {
+            let (s, v) = app
+                .post(
+                    "/api/v1/enroll",
+                    None,
+                    json!({"enroll_secret": "wrong", "device": {"name": "n", "platform": "android",
+                      "serial": "s", "ownership": "corporate", "groups": []}}),
+                )
+                .await;
+            assert_eq!(s, 401, "{v}");
+        }
+        let (_, m) = app.get("/metrics", &app.admin).await;
+        assert_eq!(failures(&m), before + 3, "{m}");
+        app.stop().await;
+    }
+}
