@@ -16,14 +16,24 @@ use crate::{bump, ApiError, AppState};
 /// Most apps accepted in one inventory.
 pub(crate) const MAX_APPS: usize = 5000;
 
-/// The active policy version, compiled once. The parsed policy is leaked so the compiled form
-/// can borrow it for the life of the process; publishing is rare (one small leak per version).
+self_cell::self_cell!(
+    /// A parsed policy and its compiled indexes, which borrow it, owned together: dropping the
+    /// active policy frees both (issue 12: a reload once leaked the parsed policy).
+    struct OwnedPolicy {
+        owner: Policy,
+        #[covariant]
+        dependent: CompiledPolicy,
+    }
+);
+
+/// The active policy version, compiled once; replaced (and freed) when a version is published
+/// or an exception decided.
 pub struct ActivePolicy {
     /// Server version number.
     pub version: i64,
-    compiled: CompiledPolicy<'static>,
+    compiled: OwnedPolicy,
     /// Each rule's deadline (effective date plus grace), for findings under an exception.
-    deadlines: std::collections::HashMap<&'static str, Option<Date>>,
+    deadlines: std::collections::HashMap<String, Option<Date>>,
 }
 
 /// Loads the latest policy version with the approved exceptions, compiled.
@@ -31,9 +41,21 @@ pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, A
     let Some(pv) = store.active_policy().await? else {
         return Ok(None);
     };
+    let exceptions = store.exceptions(Some("approved")).await?;
+    // Parsing and compiling take time in the size of the policy: off the async workers.
+    tokio::task::spawn_blocking(move || build_active(pv, exceptions))
+        .await
+        .map_err(|e| ApiError::Internal(format!("policy compile task: {e}")))?
+        .map(Some)
+}
+
+fn build_active(
+    pv: storage::PolicyVersion,
+    exceptions: Vec<storage::ExceptionRow>,
+) -> Result<ActivePolicy, ApiError> {
     let mut policy = app_policy::parse_policy(&pv.source, "policy.toml")
         .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
-    for exc in store.exceptions(Some("approved")).await? {
+    for exc in exceptions {
         let Ok(expires) = Date::parse(&exc.expires) else {
             continue;
         };
@@ -56,19 +78,19 @@ pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, A
             expires,
         });
     }
-    let policy: &'static Policy = Box::leak(Box::new(policy));
-    let compiled = CompiledPolicy::new(policy)
-        .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
+    let version = pv.version;
     let deadlines = policy
         .rules
         .iter()
-        .map(|r| (r.id.as_str(), r.deadline()))
+        .map(|r| (r.id.clone(), r.deadline()))
         .collect();
-    Ok(Some(ActivePolicy {
-        version: pv.version,
+    let compiled = OwnedPolicy::try_new(policy, |p| CompiledPolicy::new(p))
+        .map_err(|e| ApiError::Internal(format!("stored policy {version}: {e}")))?;
+    Ok(ActivePolicy {
+        version,
         compiled,
         deadlines,
-    }))
+    })
 }
 
 /// The inventory hash a device sends instead of an unchanged inventory: SHA-256 (hex) of the
@@ -194,6 +216,50 @@ pub(crate) struct CheckinBody {
     seq: i64,
 }
 
+/// An action's id: the same device, rule and app always get the same id.
+fn action_id(device_id: &str, rule: &str, app_id: &str) -> String {
+    let id = hash_secret(&format!("{device_id}\n{rule}\n{app_id}"));
+    id.get(..16).unwrap_or(&id).to_string()
+}
+
+/// The results worth storing: for an action this server issued to this device (an action id
+/// of one of the device's findings for the app), and not already stored with that status.
+/// Others are dropped with a warning: a device cannot fill the table with made-up results.
+async fn issued_results(
+    state: &AppState,
+    device_id: &str,
+    results: Vec<ActionResult>,
+) -> Result<Vec<ActionResult>, ApiError> {
+    let mut keep: Vec<ActionResult> = Vec::new();
+    for r in results {
+        if keep.iter().any(|k| k.id == r.id && k.status == r.status) {
+            continue;
+        }
+        let rules = state.store.finding_rules(device_id, &r.app_id).await?;
+        if !rules
+            .iter()
+            .any(|rule| action_id(device_id, rule, &r.app_id) == r.id)
+        {
+            tracing::warn!(
+                device_id,
+                action_id = %r.id,
+                app_id = %r.app_id,
+                "dropped an action result for an action never issued to this device"
+            );
+            continue;
+        }
+        if state
+            .store
+            .has_action_result(device_id, &r.id, &r.status)
+            .await?
+        {
+            continue;
+        }
+        keep.push(r);
+    }
+    Ok(keep)
+}
+
 /// One thing the device must do.
 #[derive(Debug, Serialize)]
 pub(crate) struct Action {
@@ -241,10 +307,18 @@ pub(crate) async fn checkin(
     if body.action_results.len() > MAX_APPS {
         return Err(ApiError::Invalid("too many action results".into()));
     }
-    for r in &body.action_results {
+    for (i, r) in body.action_results.iter().enumerate() {
         r.validate().map_err(ApiError::Invalid)?;
+        crate::fields::action_result(i, r)?;
+    }
+    if let Some(inv) = &body.inventory {
+        for (i, a) in inv.apps.iter().enumerate() {
+            crate::fields::app(i, a)?;
+        }
     }
     let dev = &ctx.device;
+    let mut body = body;
+    body.action_results = issued_results(&state, &dev.id, body.action_results).await?;
     // `Some(apps)`: the inventory changed and is stored with this check-in.
     let (new_apps, new_inventory) = match (body.inventory, body.inventory_hash) {
         (Some(inv), None) => {
@@ -372,7 +446,7 @@ fn findings_fingerprint(findings: &[FindingWrite]) -> String {
 
 fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
     let dev_id = &inv.device.id;
-    let report = p.compiled.evaluate(inv, today());
+    let report = p.compiled.borrow_dependent().evaluate(inv, today());
     let mut overdue = false;
     let mut in_grace = false;
     let mut actions = Vec::new();
@@ -412,9 +486,8 @@ fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
         };
         overdue |= f.status == Status::Violation;
         in_grace |= f.status == Status::InGrace;
-        let id = hash_secret(&format!("{}\n{}\n{}", dev_id, f.rule, f.app_id));
         actions.push(Action {
-            id: id.get(..16).unwrap_or(&id).to_string(),
+            id: action_id(dev_id, &f.rule, &f.app_id),
             kind,
             app_id: f.app_id,
             rule: f.rule,

@@ -27,11 +27,36 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub(crate) async fn healthz(State(state): State<AppState>) -> ApiResult {
-    state.store.ping().await?;
-    Ok(Json(
-        json!({"status": "ok", "backend": state.store.backend()}),
-    ))
+pub(crate) async fn healthz(State(state): State<AppState>) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let read = state.store.ping().await;
+    // The write path too: a database that went read-only (file, directory, disk) is reported
+    // here rather than by the next check-in's 500.
+    let write =
+        match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.probe_write())
+            .await
+        {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the write probe did not finish within 2 s".to_string()),
+        };
+    let backend = state.store.backend();
+    match (read, write) {
+        (Ok(()), Ok(())) => {
+            Json(json!({"status": "ok", "backend": backend, "write": "ok"})).into_response()
+        }
+        (read, write) => {
+            let read_err = read.err().map(|e| e.to_string());
+            let write_err = write.err();
+            tracing::error!(?read_err, ?write_err, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "failing", "backend": backend,
+                    "read": read_err.unwrap_or_else(|| "ok".into()),
+                    "write": write_err.unwrap_or_else(|| "ok".into())})),
+            )
+                .into_response()
+        }
+    }
 }
 
 pub(crate) async fn noop() -> &'static str {
@@ -74,11 +99,11 @@ pub(crate) async fn enroll(
 ) -> ApiResult {
     // The secret is checked before the body is otherwise trusted.
     let b = body(b)?;
-    let secret = state
-        .store
-        .enroll_secret(&b.enroll_secret)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let Some(secret) = state.store.enroll_secret(&b.enroll_secret).await? else {
+        // A wrong enrollment secret is an authentication failure like a wrong token.
+        crate::bump(&state.metrics.auth_failures);
+        return Err(ApiError::Unauthorized);
+    };
     let d = &b.device;
     if serde_json::from_value::<app_policy::Platform>(json!(d.platform)).is_err() {
         return Err(ApiError::Invalid(format!(
@@ -92,9 +117,10 @@ pub(crate) async fn enroll(
             d.ownership
         )));
     }
-    if d.name.len() > 256 || d.serial.len() > 256 || d.groups.len() > 64 {
-        return Err(ApiError::Invalid("device field too long".into()));
-    }
+    use crate::fields;
+    fields::text("device.name", &d.name, fields::MAX_NAME)?;
+    fields::text("device.serial", &d.serial, fields::MAX_NAME)?;
+    fields::groups("device.groups", &d.groups)?;
     if !secret.groups.is_empty() && !d.groups.iter().all(|g| secret.groups.contains(g)) {
         return Err(ApiError::Forbidden(
             "this enrollment secret is limited to other groups".into(),
@@ -111,20 +137,13 @@ pub(crate) async fn put_policy(
     Extension(p): Extension<ApiPrincipal>,
     source: String,
 ) -> ApiResult {
-    let policy = app_policy::parse_policy(&source, "policy.toml")
-        .map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let diags = app_policy::check(&policy, crate::checkin::today());
-    if app_policy::has_errors(&diags) {
-        let msgs: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        return Err(ApiError::Invalid(msgs.join("; ")));
-    }
-    app_policy::CompiledPolicy::new(&policy).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let version = state
-        .store
-        .publish_policy(&policy.name, &source, &p.id)
-        .await?;
+    // Parsing, checking and compiling cost time in the size of the policy: they run on the
+    // blocking pool, one policy at a time, so the async workers keep answering (`/healthz`)
+    // and the request timeout fires while they run.
+    let name = crate::policy_job::validate(&state, source.clone()).await?;
+    let version = state.store.publish_policy(&name, &source, &p.id).await?;
     state.reload_policy().await?;
-    Ok(Json(json!({"version": version, "name": policy.name})))
+    Ok(Json(json!({"version": version, "name": name})))
 }
 
 pub(crate) async fn policy_versions(State(state): State<AppState>) -> ApiResult {
@@ -209,6 +228,14 @@ pub(crate) async fn request_exception(
     if b.justification.trim().is_empty() {
         return Err(ApiError::Invalid("justification is required".into()));
     }
+    crate::fields::text("device_id", &b.device_id, crate::fields::MAX_NAME)?;
+    crate::fields::text("rule", &b.rule, crate::fields::MAX_NAME)?;
+    crate::fields::opt("app_id", b.app_id.as_deref(), crate::fields::MAX_APP_ID)?;
+    crate::fields::text(
+        "justification",
+        &b.justification,
+        crate::fields::MAX_JUSTIFICATION,
+    )?;
     let row = state
         .store
         .request_exception(
@@ -289,6 +316,7 @@ pub(crate) async fn create_token(
     b: Result<Json<TokenRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
+    crate::fields::text("name", &b.name, crate::fields::MAX_NAME)?;
     let (id, token) = state.store.create_api_token(b.role, &b.name, &p.id).await?;
     Ok(Json(json!({"id": id, "role": b.role, "token": token})))
 }
@@ -306,6 +334,7 @@ pub(crate) async fn rotate_enroll_secret(
     b: Result<Json<RotateRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
+    crate::fields::groups("groups", &b.groups)?;
     let secret = state.store.rotate_enroll_secret(&b.groups, &p.id).await?;
     Ok(Json(json!({"enroll_secret": secret})))
 }

@@ -16,9 +16,12 @@ mod auth;
 mod cache;
 mod checkin;
 mod compliance;
+mod fields;
 mod follow;
 mod handlers;
 mod intel;
+mod policy_job;
+mod request_id;
 mod writer;
 
 use std::net::SocketAddr;
@@ -74,7 +77,11 @@ pub struct Config {
     /// Largest APK accepted by `POST /api/v1/assessments`, bytes (the only route whose body
     /// may exceed `max_body_bytes`).
     pub max_upload_bytes: usize,
-    /// Time limit per request.
+    /// Largest policy accepted by `PUT /api/v1/policy`, bytes (its own body limit).
+    pub max_policy_bytes: usize,
+    /// Most rules in a published policy.
+    pub max_policy_rules: usize,
+    /// Time limit per request (it fires while a policy is checked on the blocking pool).
     pub request_timeout: Duration,
     /// Most check-ins committed in one transaction.
     pub max_batch: usize,
@@ -99,6 +106,8 @@ impl Default for Config {
         Config {
             max_body_bytes: 2 * 1024 * 1024,
             max_upload_bytes: 256 * 1024 * 1024,
+            max_policy_bytes: 16 * 1024 * 1024,
+            max_policy_rules: 100_000,
             request_timeout: Duration::from_secs(30),
             max_batch: 1024,
             next_checkin_s: 900,
@@ -134,6 +143,7 @@ pub struct AppState {
     limiter: Arc<auth::RateLimiter>,
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
+    policy_jobs: Arc<policy_job::PolicyJobs>,
 }
 
 impl AppState {
@@ -382,11 +392,14 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     // Every route has its own body limit: `max_body_bytes`, except the APK upload.
     let max_upload = state.config.max_upload_bytes.max(max_body);
+    let max_policy = state.config.max_policy_bytes.max(max_body);
     let mut app = Router::new();
     for (info, mr) in route_table() {
         let access = info.access;
         let limit = if assessments::is_upload(&info) || intel::is_upload(&info) {
             max_upload
+        } else if info.method == Method::PUT && info.path == "/api/v1/policy" {
+            max_policy
         } else {
             max_body
         };
@@ -402,11 +415,14 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     app.with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_upload))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            max_upload.max(max_policy),
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(request_id::layer))
 }
 
 /// A running server.
@@ -454,6 +470,7 @@ impl Server {
             writer: tx,
             metrics: Arc::new(Metrics::default()),
             own_events,
+            policy_jobs: Arc::default(),
         };
         // Follow from the last event committed before the policy is loaded, so no change made
         // after the load is missed.

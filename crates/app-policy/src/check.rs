@@ -5,7 +5,14 @@ use crate::eval::{app_glob, CompiledPolicy};
 use crate::inventory::App;
 use crate::model::*;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+/// Most matcher hits the shadowed-rule search visits in one `check`. Real policies need a few
+/// per rule; a policy where thousands of rules match the same app id would need millions per
+/// rule (quadratic), so past this budget the search stops with a `shadow-search-truncated`
+/// warning naming the rule it reached.
+pub const SHADOW_BUDGET: u64 = 20_000_000;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -92,6 +99,20 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
         ));
     };
     use Severity::{Error, Warning};
+
+    // Vendors and rules by name, as `Policy::vendor` and `Policy::rule` find them (first
+    // wins): lookups, not scans, so `check` stays linear in the number of references.
+    let mut vendor_by_name: HashMap<String, &Vendor> = HashMap::new();
+    for v in &p.vendors {
+        vendor_by_name
+            .entry(v.name.to_ascii_lowercase())
+            .or_insert(v);
+    }
+    let known_vendor = |name: &str| vendor_by_name.contains_key(&name.to_ascii_lowercase());
+    let mut rule_by_id: HashMap<&str, &Rule> = HashMap::new();
+    for r in &p.rules {
+        rule_by_id.entry(r.id.as_str()).or_insert(r);
+    }
 
     // Duplicates.
     let mut seen: HashMap<&str, Loc> = HashMap::new();
@@ -240,7 +261,7 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
             }
         }
         for v in &r.vendors {
-            if p.vendor(&v.value).is_none() {
+            if !known_vendor(&v.value) {
                 push(Error, "unknown-vendor", v.loc, format!("vendor `{}` is not in the vendor catalog (add a [[vendors]] table or pass --vendors FILE)", v.value));
             }
         }
@@ -256,7 +277,7 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
 
     // Exceptions.
     for e in &p.exceptions {
-        match p.rule(&e.rule.value) {
+        match rule_by_id.get(e.rule.value.as_str()).copied() {
             None => push(
                 Error,
                 "missing-rule",
@@ -351,17 +372,28 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
     for r in &mut clean.rules {
         r.app_ids
             .retain(|a| !is_glob(&a.value) || app_glob(&a.value).is_ok());
-        r.vendors.retain(|v| p.vendor(&v.value).is_some());
+        r.vendors.retain(|v| known_vendor(&v.value));
     }
     if let Ok(cp) = CompiledPolicy::new(&clean) {
         let p = &clean;
+        let mut search = ShadowSearch::new(p);
         for (j, r) in p.rules.iter().enumerate() {
-            if let Some(i) = shadowed_by(p, &cp, j) {
-                if let Some(prev) = p.rules.get(i) {
-                    push(Warning, "shadowed", r.loc, format!(
-                        "rule `{}` never decides: earlier rule `{}` ({}) matches every app it matches, on the same devices",
-                        r.id, prev.id, p.at(prev.loc)
+            match search.shadowed_by(&cp, j) {
+                Ok(Some(i)) => {
+                    if let Some(prev) = p.rules.get(i) {
+                        push(Warning, "shadowed", r.loc, format!(
+                            "rule `{}` never decides: earlier rule `{}` ({}) matches every app it matches, on the same devices",
+                            r.id, prev.id, p.at(prev.loc)
+                        ));
+                    }
+                }
+                Ok(None) => {}
+                Err(Truncated) => {
+                    push(Warning, "shadow-search-truncated", r.loc, format!(
+                        "the shadowed-rule search stopped at rule `{}` after {SHADOW_BUDGET} matcher comparisons: too many rules match the same apps; rules from here on were not checked for shadowing (merge rules that share app ids)",
+                        r.id
                     ));
+                    break;
                 }
             }
         }
@@ -424,64 +456,131 @@ fn superset<T: PartialEq>(wide: &[T], narrow: &[T]) -> bool {
     wide.is_empty() || (!narrow.is_empty() && narrow.iter().all(|x| wide.contains(x)))
 }
 
-/// The first earlier rule that makes rule `j` unreachable, if any.
-fn shadowed_by(p: &Policy, cp: &CompiledPolicy<'_>, j: usize) -> Option<usize> {
-    let r = p.rules.get(j)?;
-    let mut probes: Vec<App> = Vec::new();
-    for a in &r.app_ids {
-        probes.push(probe_app(&a.value, None));
-    }
-    for s in r.signer_sha256.iter().chain(&r.signer_sha1) {
-        probes.push(probe_app("", Some(&s.value)));
-    }
-    let mut scratch = Vec::new();
-    // Per probe: the earlier rules that match it.
-    let mut sets: Vec<HashSet<usize>> = Vec::new();
-    for probe in &probes {
-        let mut s = HashSet::new();
-        cp.for_each_hit(probe, &mut scratch, |h, _| {
-            if h.rule < j {
-                s.insert(h.rule);
-            }
-        });
-        sets.push(s);
-    }
-    for v in &r.vendors {
-        let s: HashSet<usize> = p
-            .rules
-            .iter()
-            .enumerate()
-            .take(j)
-            .filter(|(_, pr)| {
-                pr.vendors
-                    .iter()
-                    .any(|pv| pv.value.eq_ignore_ascii_case(&v.value))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        sets.push(s);
-    }
-    let (first, rest) = sets.split_first()?;
-    let mut candidates: Vec<usize> = first
-        .iter()
-        .copied()
-        .filter(|i| rest.iter().all(|s| s.contains(i)))
-        .collect();
-    candidates.sort_unstable();
-    candidates.into_iter().find(|&i| {
-        p.rules.get(i).is_some_and(|e| {
-            superset(&e.platforms, &r.platforms)
-                && superset(&e.scope.groups, &r.scope.groups)
-                && e.scope
-                    .exclude_groups
-                    .iter()
-                    .all(|g| r.scope.exclude_groups.contains(g))
-                && superset(&e.scope.ownership, &r.scope.ownership)
-                && match (e.effective, r.effective) {
-                    (None, _) => true,
-                    (Some(_), None) => false,
-                    (Some(a), Some(b)) => a <= b,
+/// The shadowed-rule search ran out of its budget ([`SHADOW_BUDGET`]).
+struct Truncated;
+
+/// The shadowed-rule search over one policy: the rules naming each vendor, and the work left.
+struct ShadowSearch<'a> {
+    p: &'a Policy,
+    /// Rule indices (ascending) naming each vendor, by lowercase name.
+    by_vendor: HashMap<String, Vec<usize>>,
+    budget: u64,
+}
+
+impl<'a> ShadowSearch<'a> {
+    fn new(p: &'a Policy) -> Self {
+        let mut by_vendor: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in p.rules.iter().enumerate() {
+            for v in &r.vendors {
+                let list = by_vendor.entry(v.value.to_ascii_lowercase()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
                 }
-        })
-    })
+            }
+        }
+        ShadowSearch {
+            p,
+            by_vendor,
+            budget: SHADOW_BUDGET,
+        }
+    }
+
+    fn spend(&mut self, n: usize) -> Result<(), Truncated> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        if n > self.budget {
+            self.budget = 0;
+            return Err(Truncated);
+        }
+        self.budget -= n;
+        Ok(())
+    }
+
+    /// The first earlier rule that makes rule `j` unreachable, if any.
+    ///
+    /// Each of the rule's matchers is a probe; the earlier rules each probe hits form one sorted
+    /// set per probe, and the answer is the smallest rule in every set whose scope covers rule
+    /// `j`'s. The sets come from the compiled indexes (hash lookups, not a scan of the rules),
+    /// so the cost is the number of hits, charged against the budget.
+    fn shadowed_by(
+        &mut self,
+        cp: &CompiledPolicy<'_>,
+        j: usize,
+    ) -> Result<Option<usize>, Truncated> {
+        let p = self.p;
+        let Some(r) = p.rules.get(j) else {
+            return Ok(None);
+        };
+        let mut probes: Vec<App> = Vec::new();
+        for a in &r.app_ids {
+            probes.push(probe_app(&a.value, None));
+        }
+        for s in r.signer_sha256.iter().chain(&r.signer_sha1) {
+            probes.push(probe_app("", Some(&s.value)));
+        }
+        let mut scratch = Vec::new();
+        // Per probe: the earlier rules that match it, sorted and deduplicated.
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        for probe in &probes {
+            let mut s = Vec::new();
+            let mut budget = self.budget;
+            let flow = cp.try_for_each_hit(probe, &mut scratch, |h, _| {
+                if budget == 0 {
+                    return ControlFlow::Break(());
+                }
+                budget -= 1;
+                if h.rule < j {
+                    s.push(h.rule);
+                }
+                ControlFlow::Continue(())
+            });
+            self.budget = budget;
+            if flow.is_break() {
+                return Err(Truncated);
+            }
+            s.sort_unstable();
+            s.dedup();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            sets.push(s);
+        }
+        for v in &r.vendors {
+            let all = self
+                .by_vendor
+                .get(&v.value.to_ascii_lowercase())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let earlier = &all[..all.partition_point(|&i| i < j)];
+            if earlier.is_empty() {
+                return Ok(None);
+            }
+            sets.push(earlier.to_vec());
+        }
+        // Walk the smallest set; membership in the others by binary search.
+        sets.sort_by_key(Vec::len);
+        let Some((first, rest)) = sets.split_first() else {
+            return Ok(None);
+        };
+        self.spend(first.len().saturating_mul(rest.len() + 1))?;
+        Ok(first.iter().copied().find(|&i| {
+            rest.iter().all(|s| s.binary_search(&i).is_ok())
+                && p.rules.get(i).is_some_and(|e| covers(e, r))
+        }))
+    }
+}
+
+/// Whether earlier rule `e` applies wherever (and whenever) rule `r` does.
+fn covers(e: &Rule, r: &Rule) -> bool {
+    superset(&e.platforms, &r.platforms)
+        && superset(&e.scope.groups, &r.scope.groups)
+        && e.scope
+            .exclude_groups
+            .iter()
+            .all(|g| r.scope.exclude_groups.contains(g))
+        && superset(&e.scope.ownership, &r.scope.ownership)
+        && match (e.effective, r.effective) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a <= b,
+        }
 }

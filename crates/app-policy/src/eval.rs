@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::ControlFlow;
 
 /// A small multiplicative hasher (the "Fx" scheme) for the maps keyed by publisher names or by
 /// [`KeyKind::hash`] values; SipHash is several times slower. Keys come from the policy;
@@ -278,16 +279,17 @@ impl<'p> Index<'p> {
         key: &str,
         h: u64,
         value: &str,
-        f: &mut impl FnMut(&Hit<'p>, &str),
-    ) {
+        f: &mut impl FnMut(&Hit<'p>, &str) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         if !self.bloom.may_contain(h) {
-            return;
+            return ControlFlow::Continue(());
         }
         if let Some(es) = self.map.get(&h) {
             for e in es.iter().filter(|e| e.kind == kind && e.key == key) {
-                f(&e.hit, value);
+                f(&e.hit, value)?;
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -398,6 +400,12 @@ impl<'p> CompiledPolicy<'p> {
         let mut publishers: FxMap<String, Vec<Hit<'_>>> = FxMap::default();
         let mut gsb = GlobSetBuilder::new();
         let mut glob_hits = Vec::new();
+        // Vendors by name, as `Policy::vendor` finds them (case-insensitive, first wins): one
+        // lookup per rule, not a scan of the catalog.
+        let mut vendors: HashMap<String, &'p Vendor> = HashMap::new();
+        for v in &policy.vendors {
+            vendors.entry(v.name.to_ascii_lowercase()).or_insert(v);
+        }
         for (ri, rule) in policy.rules.iter().enumerate() {
             let hit = |kind, pattern, vendor| Hit {
                 rule: ri,
@@ -443,10 +451,13 @@ impl<'p> CompiledPolicy<'p> {
                 );
             }
             for vname in &rule.vendors {
-                let v = policy.vendor(&vname.value).ok_or_else(|| CompileError {
-                    location: policy.at(vname.loc),
-                    message: format!("unknown vendor `{}`", vname.value),
-                })?;
+                let v = vendors
+                    .get(&vname.value.to_ascii_lowercase())
+                    .copied()
+                    .ok_or_else(|| CompileError {
+                        location: policy.at(vname.loc),
+                        message: format!("unknown vendor `{}`", vname.value),
+                    })?;
                 let vn = Some(v.name.as_str());
                 for a in &v.app_ids {
                     entry(
@@ -538,36 +549,57 @@ impl<'p> CompiledPolicy<'p> {
         scratch: &mut Vec<usize>,
         mut f: impl FnMut(&Hit<'p>, &str),
     ) {
+        let _ = self.try_for_each_hit(app, scratch, |h, v| {
+            f(h, v);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// [`Self::for_each_hit`], stopping as soon as `f` breaks (the shadowed-rule search of
+    /// `check` bounds its work with it).
+    pub(crate) fn try_for_each_hit(
+        &self,
+        app: &App,
+        scratch: &mut Vec<usize>,
+        mut f: impl FnMut(&Hit<'p>, &str) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         // The calls come in a fixed order (exact id, prefixes shortest first, globs, signers,
         // publisher), which decides among several matchers of one rule.
         let id = app.id.as_str();
         self.index
-            .lookup(KeyKind::AppId, id, key_hash(id.as_bytes()), id, &mut f);
+            .lookup(KeyKind::AppId, id, key_hash(id.as_bytes()), id, &mut f)?;
+        let mut flow = ControlFlow::Continue(());
         hash_with_prefixes(id.as_bytes(), &self.prefix_ends, |len, h| {
-            if let Some(prefix) = id.get(..len) {
-                self.index.lookup(KeyKind::Prefix, prefix, h, id, &mut f);
+            if flow.is_continue() {
+                if let Some(prefix) = id.get(..len) {
+                    flow = self.index.lookup(KeyKind::Prefix, prefix, h, id, &mut f);
+                }
             }
         });
+        flow?;
         if !self.glob_hits.is_empty() {
             scratch.clear();
             self.globs.matches_into(app.id.as_str(), scratch);
             for &gi in scratch.iter() {
                 if let Some(h) = self.glob_hits.get(gi) {
-                    f(h, &app.id);
+                    f(h, &app.id)?;
                 }
             }
         }
         for s in &app.signers {
             self.index
-                .lookup(KeyKind::Signer, s, signer_hash(s.as_bytes()), s, &mut f);
+                .lookup(KeyKind::Signer, s, signer_hash(s.as_bytes()), s, &mut f)?;
         }
         if let Some(p) = &app.publisher {
             if !self.publishers.is_empty() {
                 if let Some(hs) = self.publishers.get(&p.to_lowercase()) {
-                    hs.iter().for_each(|h| f(h, p));
+                    for h in hs {
+                        f(h, p)?;
+                    }
                 }
             }
         }
+        ControlFlow::Continue(())
     }
 
     /// Evaluates one device at date `at`. Pure and deterministic: findings are sorted by

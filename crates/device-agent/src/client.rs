@@ -21,6 +21,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Largest response body read from the server: a check-in answer is a few KiB; a hostile
+/// server cannot stream more than this into the agent's memory.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// Most redirects followed, each to the same origin (scheme, host, port) as the request.
+const MAX_REDIRECTS: usize = 5;
+
 /// Largest CA certificate file read (a full system bundle is a few hundred KiB).
 const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 
@@ -279,6 +286,7 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("interdict-agent/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
             .build()
             .map_err(|e| ClientError::Rejected {
                 status: 0,
@@ -305,13 +313,12 @@ impl Client {
             .await
             .map_err(|e| ClientError::Retryable(send_error(&e)))?;
         let status = resp.status().as_u16();
+        let body = read_capped(resp, MAX_RESPONSE_BYTES).await?;
         if (200..300).contains(&status) {
-            return resp
-                .json::<T>()
-                .await
+            return serde_json::from_slice::<T>(&body)
                 .map_err(|e| ClientError::Retryable(format!("reading the response: {e}")));
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
@@ -349,6 +356,58 @@ impl Client {
     ) -> Result<CheckinResponse, ClientError> {
         self.post("/api/v1/checkin", Some(token), body).await
     }
+}
+
+/// The redirect policy: only to the same origin as the original request (the agent never
+/// sends its token and inventory to another host), at most [`MAX_REDIRECTS`].
+fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let origin = |u: &reqwest::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+        )
+    };
+    let first = attempt.previous().first().map(origin);
+    if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+    } else if first.is_some_and(|f| f != origin(attempt.url())) {
+        let to = attempt.url().to_string();
+        attempt.error(format!(
+            "refused a redirect to another origin ({to}): the agent talks only to its server"
+        ))
+    } else {
+        attempt.follow()
+    }
+}
+
+/// The response body, at most `max` bytes: a longer one (declared or streamed) is an error
+/// before it is read into memory.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, ClientError> {
+    let too_big = || {
+        ClientError::Retryable(format!(
+            "the server's response is larger than {} MiB; refused",
+            max >> 20
+        ))
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ClientError::Retryable(format!("reading the response: {e}")))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Maps an HTTP error status to what the agent does about it.

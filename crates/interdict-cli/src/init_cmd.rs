@@ -23,7 +23,7 @@ impl StoreArgs {
         let url = match &self.database {
             Some(u) => u.clone(),
             None => {
-                std::fs::create_dir_all(&self.data_dir)
+                storage::create_data_dir(&self.data_dir)
                     .with_context(|| format!("creating {}", self.data_dir.display()))?;
                 Store::sqlite_url(&self.data_dir)
             }

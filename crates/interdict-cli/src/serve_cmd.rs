@@ -24,6 +24,49 @@ pub(crate) struct ServeArgs {
     /// (America/Toronto), UTC, or a fixed offset (-05:00).
     #[arg(long, default_value = "UTC", value_parser = parse_zone)]
     time_zone: storage::Zone,
+    /// Log format on stderr: `human` (one readable line per event) or `json` (one JSON object
+    /// per line, for log collectors). Which events: the `RUST_LOG` environment variable, e.g.
+    /// `RUST_LOG=info` (default), `RUST_LOG=debug` (a line per request) or
+    /// `RUST_LOG=warn,api_server=debug`.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Largest policy accepted by `PUT /api/v1/policy`, bytes.
+    #[arg(long, default_value_t = api_server::Config::default().max_policy_bytes)]
+    max_policy_bytes: usize,
+    /// Most rules in a published policy.
+    #[arg(long, default_value_t = api_server::Config::default().max_policy_rules)]
+    max_policy_rules: usize,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the log subscriber: stderr, `RUST_LOG` filter (default `info`), human or JSON.
+fn init_logs(format: LogFormat) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    let r = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    r.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }
 
 fn parse_zone(s: &str) -> Result<storage::Zone, String> {
@@ -61,12 +104,15 @@ fn start_failure_code(e: &api_server::StartError) -> u8 {
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logs(args.log_format)?;
     runtime()?.block_on(async {
         let store = args.store.open().await?;
         let backend = store.backend();
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
             time_zone: args.time_zone,
+            max_policy_bytes: args.max_policy_bytes,
+            max_policy_rules: args.max_policy_rules,
             ..api_server::Config::default()
         };
         let server =
@@ -89,6 +135,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )?;
             out.flush()?;
         }
+        tracing::info!(addr = %server.addr(), ?backend, "listening");
         server.wait().await?;
         store.close().await;
         eprintln!("interdict: stopped");

@@ -22,6 +22,8 @@ mod days;
 mod findings;
 mod intel;
 mod migrate;
+mod probe;
+mod quotas;
 mod secret;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +44,7 @@ pub use findings::{
     StoredActionResult, MAX_SERIES_POINTS,
 };
 pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
+pub use probe::create_data_dir;
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.
@@ -423,6 +426,9 @@ impl Store {
         } else {
             return Err(StorageError::UnsupportedUrl);
         };
+        if backend == Backend::Sqlite {
+            probe::check_sqlite_files(url)?;
+        }
         let opts = |max: u32| {
             let o = AnyPoolOptions::new().max_connections(max);
             if backend == Backend::Sqlite {
@@ -462,6 +468,7 @@ impl Store {
         };
         migrate::run(&store.write, backend).await?;
         store.check_durability().await?;
+        store.probe_write().await?;
         Ok(store)
     }
 
@@ -802,6 +809,17 @@ impl Store {
 
     /// Lists devices.
     pub async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceSummary>> {
+        /// `s` as a LIKE pattern matching itself (escape character `\`).
+        fn like_literal(s: &str) -> String {
+            let mut out = String::with_capacity(s.len() + 8);
+            for c in s.chars() {
+                if matches!(c, '\\' | '%' | '_') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
         let today = today();
         let mut sql = device_columns(&today);
         sql.push_str(" FROM devices WHERE id > $1");
@@ -827,12 +845,14 @@ impl Store {
             add("platform =", json!(p), &mut sql);
         }
         if let Some(g) = &f.group {
-            // groups_json is a canonical JSON array of strings: match the quoted element.
-            add(
-                "groups_json LIKE",
-                json!(format!("%{}%", canonical_json(&json!(g)))),
-                &mut sql,
-            );
+            // groups_json is a canonical JSON array of strings: match the quoted element,
+            // literally (`%` and `_` in a group name are not wildcards).
+            n += 1;
+            sql.push_str(&format!(" AND groups_json LIKE ${n} ESCAPE '\\'"));
+            binds.push(json!(format!(
+                "%{}%",
+                like_literal(&canonical_json(&json!(g)))
+            )));
         }
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
         sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));

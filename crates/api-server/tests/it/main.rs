@@ -8,6 +8,7 @@ mod authz;
 mod compliance;
 mod flows;
 mod intel;
+mod harden;
 
 use std::net::SocketAddr;
 

@@ -3,6 +3,9 @@
 use app_policy::*;
 use proptest::prelude::*;
 
+mod bomb;
+mod check_scale;
+
 const IDS: &[&str] = &[
     "com.tencent.mm",
     "com.tencent.qq",

@@ -3,6 +3,7 @@ mod agent_tls;
 mod assess;
 mod assess_ipa;
 mod net;
+mod logs;
 mod policy;
 mod serve;
 mod support;

@@ -1,0 +1,453 @@
+//! Issue 12 (hardening): each finding of the red-team pass, as a test that failed before its
+//! fix. Run on SQLite and, when `TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+use std::time::Duration;
+
+use api_server::storage::Role;
+use api_server::Config;
+use serde_json::{json, Value};
+
+use crate::{backends, TestApp, CANADA};
+
+#[path = "../../../app-policy/tests/it/bomb.rs"]
+mod bomb;
+
+/// Resident set size of this process, bytes (Linux).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("rss field");
+    pages * 4096
+}
+
+async fn put_policy(app: &TestApp, source: String) -> (u16, Value) {
+    app.send(
+        reqwest::Method::PUT,
+        "/api/v1/policy",
+        Some(&app.admin),
+        Some(Value::String(source)),
+    )
+    .await
+}
+
+/// Item 1: a policy bomb (40,000 rules naming one app id, 6 MB) is checked on the blocking
+/// pool: the request timeout fires while the check runs (it used to fire only after the work
+/// ended, and answer 200), nothing is published, and `/healthz` keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_bomb_times_out_while_it_runs_and_healthz_answers() {
+    for (url, dir) in backends().await {
+        let config = Config {
+            request_timeout: Duration::from_secs(1),
+            ..Config::default()
+        };
+        let app = std::sync::Arc::new(TestApp::start_with(&url, dir, config).await);
+        let src = bomb::policy("same-id-scoped", 40_000);
+        assert!(src.len() > Config::default().max_body_bytes);
+        let upload = {
+            let app = app.clone();
+            tokio::spawn(async move { put_policy(&app, src).await })
+        };
+        let mut health = 0;
+        while !upload.is_finished() {
+            let (s, v) = app.send(reqwest::Method::GET, "/healthz", None, None).await;
+            assert_eq!(s, 200, "{v}");
+            health += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (s, v) = upload.await.expect("upload task");
+        assert_eq!(s, 408, "{v}");
+        assert!(health > 0);
+        let (s, v) = app.get("/api/v1/policy/versions", &app.admin).await;
+        assert_eq!(s, 200);
+        assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+        // Over the rule-count limit: refused before parsing, with the limit named.
+        let small = Config {
+            max_policy_rules: 10,
+            ..Config::default()
+        };
+        let app2 = TestApp::start_with(&url, None, small).await;
+        let (s, v) = put_policy(&app2, bomb::policy("exact", 11)).await;
+        assert_eq!(s, 422, "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("--max-policy-rules"),
+            "{v}"
+        );
+        app2.stop().await;
+        match std::sync::Arc::try_unwrap(app) {
+            Ok(app) => app.stop().await,
+            Err(_) => panic!("app still shared"),
+        }
+    }
+}
+
+/// Item 2: the parsed policy is owned with its compiled form, so publishing and deciding
+/// exceptions does not grow memory (each reload used to leak the parsed policy).
+///
+/// RSS is per process and the other tests run in this one, so the test runs itself again in a
+/// child process with only this test selected.
+#[test]
+fn reloads_do_not_leak() {
+    if std::env::var_os(LEAK_CHILD).is_some() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(reloads_do_not_leak_child());
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "harden::reloads_do_not_leak",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LEAK_CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(text.contains("1 passed"), "the child ran no test: {text}");
+}
+
+const LEAK_CHILD: &str = "INTERDICT_TEST_LEAK_CHILD";
+
+async fn reloads_do_not_leak_child() {
+    let rounds = 1_000;
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        // CANADA plus 200 rules, each version different.
+        let extra = bomb::policy("exact", 200);
+        let extra = extra
+            .split_once("\n\n")
+            .map(|(_, rules)| rules.to_string())
+            .unwrap_or_default();
+        let version = |i: usize| format!("{CANADA}\n# version {i}\n{extra}");
+        let approver = app.token(Role::Approver).await;
+        let analyst = app.token(Role::Analyst).await;
+        let (device, _) = app.enroll("phone-leak").await;
+        // Warm up allocator pools and caches.
+        for i in 0..20 {
+            app.publish(&version(i)).await;
+        }
+        let before = rss_bytes();
+        for i in 0..rounds {
+            app.publish(&version(100 + i)).await;
+        }
+        let after_publish = rss_bytes();
+        for _ in 0..rounds {
+            let (s, e) = app
+                .post(
+                    "/api/v1/exceptions",
+                    Some(&analyst),
+                    json!({"device_id": device, "rule": "ca-2023-10-wechat", "app_id": "com.tencent.mm",
+                           "justification": "investigation", "expires": "2999-01-01"}),
+                )
+                .await;
+            assert_eq!(s, 200, "{e}");
+            let id = e["id"].as_str().expect("id").to_string();
+            let (s, e) = app
+                .post(
+                    &format!("/api/v1/exceptions/{id}/approve"),
+                    Some(&approver),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(s, 200, "{e}");
+        }
+        let after = rss_bytes();
+        let mb = |b: u64| b as f64 / 1e6;
+        eprintln!(
+            "RSS before {:.1} MB, after {rounds} publishes {:.1} MB, after {rounds} decisions {:.1} MB",
+            mb(before),
+            mb(after_publish),
+            mb(after)
+        );
+        // A leak of the parsed policy would be hundreds of MB here; allow for allocator noise.
+        assert!(
+            after_publish.saturating_sub(before) < 32_000_000,
+            "publishing grew RSS from {:.1} MB to {:.1} MB",
+            mb(before),
+            mb(after_publish)
+        );
+        assert!(
+            after.saturating_sub(after_publish) < 32_000_000,
+            "deciding exceptions grew RSS from {:.1} MB to {:.1} MB",
+            mb(after_publish),
+            mb(after)
+        );
+        app.stop().await;
+    }
+}
+
+/// Item 6: action results are stored only for actions issued to the reporting device, once per
+/// action and status (they used to be stored as `done` whatever their id or device).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_results_only_for_issued_actions_once_each() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let (a_id, a) = app.enroll("a").await;
+        let (b_id, b) = app.enroll("b").await;
+        let (_, v) = app
+            .checkin(&a, json!({"inventory": crate::apps(&["com.tencent.mm"])}))
+            .await;
+        let action = v["actions"][0]["id"].as_str().expect("action").to_string();
+        let result = |id: &str, at: i64| {
+            json!({"id": id, "app_id": "com.tencent.mm", "kind": "uninstall", "status": "done",
+                   "detail": "", "at_ms": at})
+        };
+        // Device b reports a's action, and one never issued: both dropped.
+        let flood: Vec<Value> = (0..50)
+            .map(|i| result(&format!("{i:016x}"), 1_700_000_000_000 + i))
+            .chain([result(&action, 1_700_000_000_000)])
+            .collect();
+        let (s, v) = app
+            .checkin(
+                &b,
+                json!({"inventory": crate::apps(&["org.example"]), "action_results": flood}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        // Device a reports its own action three times, at different device times: stored once.
+        for at in 0..3 {
+            let (s, v) = app
+                .checkin(
+                    &a,
+                    json!({"inventory": crate::apps(&[]), "action_results": [result(&action, 1_700_000_000_000 + at)]}),
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+        }
+        let (_, d) = app
+            .get(&format!("/api/v1/devices/{b_id}"), &app.admin)
+            .await;
+        assert_eq!(d["action_results"].as_array().map(Vec::len), Some(0), "{d}");
+        let (_, d) = app
+            .get(&format!("/api/v1/devices/{a_id}"), &app.admin)
+            .await;
+        assert_eq!(d["action_results"].as_array().map(Vec::len), Some(1), "{d}");
+        app.stop().await;
+    }
+}
+
+/// Item 6: field caps (app ids at 255 bytes as Android allows, names, justifications, token
+/// names) and NUL bytes refused with 422 naming the field, on every backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_caps_and_nul_bytes() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let (id, token) = app.enroll("caps").await;
+        let ok = "a".repeat(255);
+        let (s, v) = app
+            .checkin(&token, json!({"inventory": crate::apps(&[&ok])}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let long = "a".repeat(256);
+        for (bad, what) in [(long.as_str(), "256 bytes"), ("com.x\u{0}y", "NUL")] {
+            let (s, v) = app
+                .checkin(&token, json!({"inventory": crate::apps(&["ok.app", bad])}))
+                .await;
+            assert_eq!(s, 422, "{v}");
+            let e = v["error"].as_str().unwrap_or("");
+            assert!(e.contains("apps[1].id") && e.contains(what), "{v}");
+        }
+        let (s, v) = app
+            .post(
+                "/api/v1/enroll",
+                None,
+                json!({"enroll_secret": app.secret, "device": {"name": "n\u{0}", "platform": "android",
+                  "serial": "s", "ownership": "corporate", "groups": []}}),
+            )
+            .await;
+        assert_eq!(s, 422, "{v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains("device.name"),
+            "{v}"
+        );
+        let (s, v) = app
+            .post(
+                "/api/v1/exceptions",
+                Some(&app.admin),
+                json!({"device_id": id, "rule": "ca-2023-10-wechat", "justification": "x".repeat(5000),
+                       "expires": "2999-01-01"}),
+            )
+            .await;
+        assert_eq!(s, 422, "{v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains("justification"),
+            "{v}"
+        );
+        let (s, v) = app
+            .post(
+                "/api/v1/tokens",
+                Some(&app.admin),
+                json!({"role": "viewer", "name": "t".repeat(300)}),
+            )
+            .await;
+        assert_eq!(s, 422, "{v}");
+        app.stop().await;
+    }
+}
+
+/// Item 10: the `group` filter matches the group name literally (`%` and `_` were wildcards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_filter_is_literal() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        for (name, group) in [("one", "a_c"), ("two", "abc"), ("three", "x%y")] {
+            let (s, v) = app
+                .post(
+                    "/api/v1/enroll",
+                    None,
+                    json!({"enroll_secret": app.secret, "device": {"name": name, "platform": "android",
+                      "serial": name, "ownership": "corporate", "groups": [group]}}),
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+        }
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .or_else(|| v["devices"].as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for (q, want) in [
+            ("a_c", vec!["one"]),
+            ("abc", vec!["two"]),
+            ("x%25y", vec!["three"]),
+            ("%25", vec![]),
+            ("_", vec![]),
+        ] {
+            let (s, v) = app
+                .get(&format!("/api/v1/devices?group={q}"), &app.admin)
+                .await;
+            assert_eq!(s, 200, "{v}");
+            assert_eq!(names(&v), want, "group={q}: {v}");
+        }
+        app.stop().await;
+    }
+}
+
+/// Makes `file` read-only even for root (`chattr +i` where the filesystem supports it, else
+/// mode 0444); returns the URL suffix that makes it read-only when neither applies (root on a
+/// filesystem without attributes) and an undo.
+fn make_read_only(file: &std::path::Path) -> (&'static str, impl FnOnce()) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let immutable = root
+        && std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(file)
+            .status()
+            .is_ok_and(|s| s.success());
+    let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444));
+    let f = file.to_path_buf();
+    let undo = move || {
+        if immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&f)
+                .status();
+        }
+        let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
+    };
+    let suffix = if root && !immutable { "ro" } else { "rwc" };
+    (suffix, undo)
+}
+
+/// Item 5: a read-only database file fails at start-up, at once, naming the file (it used to
+/// start "healthy" and fail every write); a data directory that cannot be written fails naming
+/// the directory. Item 10: the database file is created 0600.
+#[tokio::test]
+async fn read_only_database_fails_at_start_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    api_server::storage::create_data_dir(&data).expect("data dir");
+    let url = api_server::storage::Store::sqlite_url(&data);
+    let store = api_server::storage::Store::connect(&url)
+        .await
+        .expect("first start");
+    store.close().await;
+    let db = data.join("interdict.db");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    let (m, undo) = make_read_only(&db);
+    let url = url.replace("mode=rwc", &format!("mode={m}"));
+    let r = api_server::storage::Store::connect(&url).await;
+    undo();
+    let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains(&db.display().to_string()), "{e}");
+    assert!(e.contains("not writable"), "{e}");
+
+    // A data directory whose database cannot be created (a file stands in its way).
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").expect("write");
+    let url = api_server::storage::Store::sqlite_url(&blocked.join("sub"));
+    let e = api_server::storage::Store::connect(&url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains(&blocked.join("sub").display().to_string()),
+        "{e}"
+    );
+}
+
+/// Item 8: an enrollment with a wrong secret counts in the auth-failure metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_enrollment_secrets_are_auth_failures() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        let failures = |m: &Value| -> u64 {
+            m.as_str()
+                .unwrap_or("")
+                .lines()
+                .find_map(|l| l.strip_prefix("interdict_auth_failures_total "))
+                .and_then(|n| n.trim().parse().ok())
+                .expect("auth failure counter")
+        };
+        let (_, m) = app.get("/metrics", &app.admin).await;
+        let before = failures(&m);
+        for _ in 0..3 {
+            let (s, v) = app
+                .post(
+                    "/api/v1/enroll",
+                    None,
+                    json!({"enroll_secret": "wrong", "device": {"name": "n", "platform": "android",
+                      "serial": "s", "ownership": "corporate", "groups": []}}),
+                )
+                .await;
+            assert_eq!(s, 401, "{v}");
+        }
+        let (_, m) = app.get("/metrics", &app.admin).await;
+        assert_eq!(failures(&m), before + 3, "{m}");
+        app.stop().await;
+    }
+}
