@@ -312,8 +312,9 @@ pub(crate) fn verify(
     max: u32,
     found: &BTreeSet<u32>,
     supported: &BTreeSet<u32>,
+    precomputed: &crate::EntryDigests,
 ) -> Outcome {
-    let mut out = verify_uncapped(archive, min, max, found, supported);
+    let mut out = verify_uncapped(archive, min, max, found, supported, precomputed);
     for list in [&mut out.errors, &mut out.warnings] {
         if list.len() > MAX_ERRORS + 1 {
             let mut capped = Capped::default();
@@ -581,7 +582,7 @@ fn verify_uncapped<'a>(
     if !out.errors.is_empty() {
         return out;
     }
-    let results = verify_entry_digests(archive, &to_digest);
+    let results = verify_entry_digests(archive, &to_digest, precomputed);
     for r in results {
         out.errors.extend(r);
     }
@@ -599,7 +600,11 @@ type EntryDigests<'e> = [(&'e Entry, Vec<NamedDigest>)];
 /// Checks every entry's data against its manifest digests (in parallel over entries); one list of
 /// errors per entry. This is the only place v1 inflates entry data: a caller that already holds
 /// inflated entries (e.g. DEX files) can hand their digests in here.
-fn verify_entry_digests(archive: &Archive<'_>, to_digest: &EntryDigests<'_>) -> Vec<Vec<Issue>> {
+fn verify_entry_digests(
+    archive: &Archive<'_>,
+    to_digest: &EntryDigests<'_>,
+    precomputed: &crate::EntryDigests,
+) -> Vec<Vec<Issue>> {
     to_digest
         .par_iter()
         .map(|(e, expected)| {
