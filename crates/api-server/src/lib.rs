@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod assessments;
 mod auth;
 mod cache;
@@ -18,6 +19,7 @@ mod checkin;
 mod compliance;
 mod follow;
 mod handlers;
+mod session;
 mod writer;
 
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
 pub use checkin::{inventory_hash, ActivePolicy};
+pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
 
 /// Who may call a route.
@@ -88,6 +91,8 @@ pub struct Config {
     /// How often the server reads new events to follow changes made by other servers on the
     /// same database (revocations, policy versions, exception decisions).
     pub follow_interval: Duration,
+    /// Sign-in and browser sessions.
+    pub session: SessionConfig,
 }
 
 impl Default for Config {
@@ -101,6 +106,7 @@ impl Default for Config {
             rate_per_token: 200,
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
+            session: SessionConfig::default(),
         }
     }
 }
@@ -129,6 +135,7 @@ pub struct AppState {
     limiter: Arc<auth::RateLimiter>,
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
+    accounts: Arc<session::Accounts>,
 }
 
 impl AppState {
@@ -323,6 +330,78 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             post(h::create_token),
         ),
         r(
+            Method::GET,
+            "/api/v1/tokens",
+            Access::Role(Admin),
+            get(accounts::list_tokens),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/tokens/{id}/revoke",
+            Access::Role(Admin),
+            post(accounts::revoke_token),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            Access::Role(Admin),
+            get(accounts::list_users),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            Access::Role(Admin),
+            post(accounts::create_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/disable",
+            Access::Role(Admin),
+            post(accounts::disable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/enable",
+            Access::Role(Admin),
+            post(accounts::enable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/role",
+            Access::Role(Admin),
+            post(accounts::set_role),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/sign-out-everywhere",
+            Access::Role(Admin),
+            post(accounts::sign_out_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-in",
+            Public,
+            post(session::sign_in),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-out",
+            Access::Role(Viewer),
+            post(session::sign_out),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-out-everywhere",
+            Access::Role(Viewer),
+            post(session::sign_out_everywhere),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/me",
+            Access::Role(Viewer),
+            get(session::me),
+        ),
+        r(
             Method::POST,
             "/api/v1/enroll-secrets/rotate",
             Access::Role(Admin),
@@ -414,6 +493,7 @@ impl Server {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
+            accounts: Arc::new(session::Accounts::new(&config.session, listen)),
             config: Arc::new(config),
             policy: Arc::new(RwLock::new(None)),
             writer: tx,
@@ -438,14 +518,17 @@ impl Server {
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
         let task = tokio::spawn(async move {
-            let res = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    tokio::select! {
-                        _ = srx => {}
-                        () = stop => {}
-                    }
-                })
-                .await;
+            let res = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = srx => {}
+                    () = stop => {}
+                }
+            })
+            .await;
             // The router (and every writer handle but the follower's) is gone: stop the
             // follower, and the writer drains and exits.
             follower.abort();
@@ -516,6 +599,7 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::NotFound => ApiError::NotFound,
             StorageError::Conflict(m) => ApiError::Conflict(m),
+            StorageError::Invalid(m) => ApiError::Invalid(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

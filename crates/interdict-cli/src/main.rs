@@ -13,6 +13,7 @@ mod serve_cmd;
 mod simulate_cmd;
 mod token_cmd;
 mod trackers_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -91,11 +92,28 @@ enum Command {
     /// Manage API tokens (roles: viewer < analyst < approver < admin).
     ///
     /// Examples:
-    ///   interdict token create --role viewer --name dashboard
+    ///   interdict token create --user usr_... --role viewer --name dashboard
+    ///   interdict token list
+    ///   interdict token revoke tok_...
     #[command(verbatim_doc_comment)]
     Token {
         #[command(subcommand)]
         cmd: token_cmd::TokenCmd,
+    },
+    /// Manage accounts: people (local password and/or single sign-on) and service accounts.
+    ///
+    /// Every decision names the account that made it; two-person rules compare accounts,
+    /// so one person holding two tokens or a token and a session is still one person.
+    ///
+    /// Examples:
+    ///   interdict user add --email ana@example.org --name "Ana" --role admin --password-stdin
+    ///   interdict user list
+    ///   interdict user set-role bo@example.org approver
+    ///   interdict user disable bo@example.org
+    #[command(verbatim_doc_comment)]
+    User {
+        #[command(subcommand)]
+        cmd: user_cmd::UserCmd,
     },
     /// Enroll simulated devices and drive check-ins against a server (load test).
     ///
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Token { cmd } => token_cmd::run(cmd),
+        Command::User { cmd } => user_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
     };
