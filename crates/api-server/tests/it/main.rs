@@ -2,6 +2,7 @@
 //! temp dir, and again against PostgreSQL (a fresh database per test) when
 //! `TEST_POSTGRES_URL` is set.
 
+mod accounts;
 mod assessments;
 mod authz;
 mod compliance;
