@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql)
+need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql nodejs npm)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -56,5 +56,8 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
+# The single sign-on tests run a real OpenID Provider (oidc-provider, pinned by the lock file).
+echo "==> npm ci (tests/oidc)"
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 start_postgres
 cargo test --workspace --locked

@@ -19,6 +19,7 @@ mod checkin;
 mod compliance;
 mod follow;
 mod handlers;
+pub mod oidc;
 mod session;
 mod writer;
 
@@ -36,6 +37,7 @@ use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
 pub use checkin::{inventory_hash, ActivePolicy};
+pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
 
@@ -93,6 +95,8 @@ pub struct Config {
     pub follow_interval: Duration,
     /// Sign-in and browser sessions.
     pub session: SessionConfig,
+    /// Single sign-on (OpenID Connect); none: local sign-in only.
+    pub sso: Option<OidcConfig>,
 }
 
 impl Default for Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
             session: SessionConfig::default(),
+            sso: None,
         }
     }
 }
@@ -136,6 +141,7 @@ pub struct AppState {
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
     accounts: Arc<session::Accounts>,
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -401,6 +407,13 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Access::Role(Viewer),
             get(session::me),
         ),
+        r(Method::GET, "/api/v1/sso/login", Public, get(oidc::login)),
+        r(
+            Method::GET,
+            "/api/v1/sso/callback",
+            Public,
+            get(oidc::callback),
+        ),
         r(
             Method::POST,
             "/api/v1/enroll-secrets/rotate",
@@ -494,6 +507,12 @@ impl Server {
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
+            oidc: match &config.sso {
+                Some(c) => Some(Arc::new(
+                    oidc::Oidc::new(c.clone()).map_err(|e| ApiError::Internal(e.to_string()))?,
+                )),
+                None => None,
+            },
             config: Arc::new(config),
             policy: Arc::new(RwLock::new(None)),
             writer: tx,

@@ -255,7 +255,11 @@ pub(crate) async fn identify(
     Ok(Some(p))
 }
 
-fn cookie_header(state: &AppState, value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
+pub(crate) fn cookie_header(
+    state: &AppState,
+    value: &str,
+    max_age: u64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if state.accounts.secure {
         "; Secure"
     } else {

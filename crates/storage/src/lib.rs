@@ -45,7 +45,9 @@ pub use password::{
     MIN_PASSWORD_CHARS,
 };
 pub use secret::{hash_secret, new_secret, secrets_equal};
-pub use users::{normalize_email, Audit, NewUser, SessionAuth, TokenInfo, User, MAX_NAME_BYTES};
+pub use users::{
+    normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,
+};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]

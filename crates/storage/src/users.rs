@@ -699,3 +699,106 @@ impl Store {
         Ok(n)
     }
 }
+
+/// A single sign-on attempt in flight (see [`Store::put_sso_pending`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoPending {
+    /// The ID token's expected nonce.
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub pkce_verifier: String,
+    /// Where to send the browser after sign-in (already checked to be a local path).
+    pub next: String,
+}
+
+impl Store {
+    /// Stores a sign-on attempt under the hash of its `state`; drops attempts older than
+    /// `max_age_ms`.
+    pub async fn put_sso_pending(
+        &self,
+        state: &str,
+        p: &SsoPending,
+        max_age_ms: i64,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM sso_pending WHERE created_at < $1")
+            .bind(now.saturating_sub(max_age_ms))
+            .execute(&self.write)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sso_pending (state_hash, nonce, pkce_verifier, next, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(hash_secret(state))
+        .bind(&p.nonce)
+        .bind(&p.pkce_verifier)
+        .bind(&p.next)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (deletes and returns) the attempt with this `state`, if it exists and is younger
+    /// than `max_age_ms`: a state works once.
+    pub async fn take_sso_pending(
+        &self,
+        state: &str,
+        max_age_ms: i64,
+    ) -> Result<Option<SsoPending>> {
+        let row = sqlx::query(
+            "DELETE FROM sso_pending WHERE state_hash = $1 \
+             RETURNING nonce, pkce_verifier, next, created_at",
+        )
+        .bind(hash_secret(state))
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let created: i64 = r.try_get("created_at")?;
+        if now_ms().saturating_sub(created) > max_age_ms {
+            return Ok(None);
+        }
+        Ok(Some(SsoPending {
+            nonce: r.try_get("nonce")?,
+            pkce_verifier: r.try_get("pkce_verifier")?,
+            next: r.try_get("next")?,
+        }))
+    }
+
+    /// Signs in a person through single sign-on: the account linked by its (verified) email,
+    /// its role set to `role` (the claim mapping) with a `user.role_changed` event when it
+    /// differs, or, with `create`, a new account (`user.created`). Returns the account, or
+    /// `None` when there is none and `create` is off, or it is disabled.
+    pub async fn sso_account(
+        &self,
+        email: &str,
+        display_name: &str,
+        role: Role,
+        create: bool,
+        audit: &Audit,
+    ) -> Result<Option<User>> {
+        let email = normalize_email(email)?;
+        match self.user_for_sign_in(&email).await? {
+            Some((u, _)) if u.status != "active" => Ok(None),
+            Some((u, _)) if u.role == role => Ok(Some(u)),
+            Some((u, _)) => Ok(Some(self.set_user_role(&u.id, role, audit).await?)),
+            None if create => {
+                let name: String = display_name.chars().take(MAX_NAME_BYTES / 4).collect();
+                let u = self
+                    .create_user(
+                        &NewUser {
+                            service: false,
+                            email: Some(email.clone()),
+                            display_name: if name.trim().is_empty() { email } else { name },
+                            role,
+                            password_hash: None,
+                        },
+                        audit,
+                    )
+                    .await?;
+                Ok(Some(u))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod assessments;
 mod authz;
 mod compliance;
 mod flows;
+mod sso;
 
 use std::net::SocketAddr;
 

@@ -4,3 +4,4 @@ mod assess;
 mod policy;
 mod serve;
 mod support;
+mod users;

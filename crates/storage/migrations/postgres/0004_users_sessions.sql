@@ -32,3 +32,13 @@ CREATE TABLE sessions (
     user_agent TEXT NOT NULL
 );
 CREATE INDEX sessions_user ON sessions (user_id);
+-- Single sign-on attempts in flight: the OAuth state (stored as its SHA-256), the nonce and
+-- PKCE verifier, and where to go after; each row is taken (deleted) once at the callback, so
+-- a replayed state finds nothing. Servers on one database share them.
+CREATE TABLE sso_pending (
+    state_hash TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
