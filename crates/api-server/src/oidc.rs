@@ -306,7 +306,7 @@ pub(crate) struct LoginQuery {
 }
 
 fn sso(state: &AppState) -> Result<Arc<Oidc>, ApiError> {
-    state.oidc.clone().ok_or_else(|| ApiError::NotFound)
+    state.oidc.clone().ok_or(ApiError::NotFound)
 }
 
 fn provider_error(e: OidcError) -> ApiError {

@@ -1,6 +1,8 @@
 //! People, not just tokens: local sign-in, sessions, CSRF, throttling, token lifecycle and
 //! two-person rules by account, on SQLite and PostgreSQL, over real HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 use api_server::storage::{hash_password, Audit, NewUser, Role, Store};
 use api_server::{Config, Server, SessionConfig, SESSION_COOKIE};
 use reqwest::Method;
@@ -318,11 +320,13 @@ async fn one_person_cannot_approve_their_own_request_through_any_credential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_failures_do_not_enumerate_and_are_throttled() {
     for (url, dir) in backends().await {
-        let mut config = Config::default();
-        config.session = SessionConfig {
-            max_failures_per_account: 3,
-            max_failures_per_address: 50,
-            ..SessionConfig::default()
+        let config = Config {
+            session: SessionConfig {
+                max_failures_per_account: 3,
+                max_failures_per_address: 50,
+                ..SessionConfig::default()
+            },
+            ..Config::default()
         };
         let app = TestApp::start_with(&url, dir, config).await;
         let ana = person(&app.store, "ana@example.org", Role::Analyst, ANALYST_PW).await;

@@ -3,6 +3,8 @@
 //! 127.0.0.1 with one client and three people whose `groups` claims differ. The browser is
 //! driven end to end: redirects followed, the provider's login and consent forms posted.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
