@@ -326,6 +326,14 @@ pub(crate) async fn login(
     q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let oidc = sso(&state)?;
+    // Each attempt stores a row: bounded per address (60 per throttling window).
+    let window = state.config.session.failure_window;
+    if let Some(wait) = state
+        .accounts
+        .over(&format!("sso:{}", src.address), 60, window)
+    {
+        return Ok(crate::session::too_many(wait));
+    }
     let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let next = q.next.unwrap_or_else(|| "/".into());
     if !crate::session::safe_next(&next) {

@@ -88,6 +88,16 @@ impl Accounts {
         (*n >= max && elapsed < window).then(|| (window - elapsed).as_secs().max(1))
     }
 
+    /// Counts one use of `key`; `Some(seconds to wait)` once `max` uses were counted in the
+    /// current window (the refused use is not counted).
+    pub(crate) fn over(&self, key: &str, max: u32, window: Duration) -> Option<u64> {
+        let wait = self.blocked(key, max, window);
+        if wait.is_none() {
+            self.fail(key, window);
+        }
+        wait
+    }
+
     fn fail(&self, key: &str, window: Duration) {
         let Ok(mut map) = self.throttle.lock() else {
             return;
@@ -251,7 +261,9 @@ pub(crate) async fn identify(
                 .into(),
         ));
     }
-    state.limiter.check(&cookie, &state.metrics)?;
+    state
+        .limiter
+        .check(p.session.as_deref().unwrap_or_default(), &state.metrics)?;
     Ok(Some(p))
 }
 
@@ -290,7 +302,7 @@ pub(crate) struct SignInBody {
     next: Option<String>,
 }
 
-fn too_many(retry_after: u64) -> Response {
+pub(crate) fn too_many(retry_after: u64) -> Response {
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
         Json(json!({"error": format!(
@@ -502,6 +514,31 @@ mod tests {
             ("host", "a.example:8080")
         ])));
         assert!(cross_site(&h(&[("origin", "null"), ("host", "a.example")])));
+    }
+
+    #[test]
+    fn throttle_counts_per_key_and_window() {
+        let a = Accounts::new(
+            &SessionConfig::default(),
+            "127.0.0.1:0".parse().expect("addr"),
+        );
+        assert!(!a.secure, "loopback: no Secure flag");
+        let w = Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(a.over("k", 3, w), None);
+        }
+        let wait = a.over("k", 3, w).expect("blocked");
+        assert!((1..=60).contains(&wait));
+        assert_eq!(a.over("other", 3, w), None);
+        a.clear("k");
+        assert_eq!(a.over("k", 3, w), None);
+        // An elapsed window starts again.
+        assert_eq!(a.blocked("k", 1, Duration::ZERO), None);
+        let public = Accounts::new(
+            &SessionConfig::default(),
+            "0.0.0.0:443".parse().expect("addr"),
+        );
+        assert!(public.secure);
     }
 
     #[test]
