@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=(aapt zipalign apksigner openjdk-17-jdk-headless libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql clang-14 lld-14 llvm-14
-      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl)
+      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl nodejs npm)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -73,6 +73,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
+# The single sign-on tests run a real OpenID Provider (oidc-provider, pinned by the lock file).
+echo "==> npm ci (tests/oidc)"
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 start_postgres
 cargo test --workspace --locked
 

@@ -62,13 +62,8 @@ async fn check(state: &AppState, access: Access, req: &mut Request) -> Result<()
             Ok(())
         }
         Access::Role(min) => {
-            let token = bearer(req).ok_or(ApiError::Unauthorized)?;
-            state
-                .limiter
-                .check(&storage::hash_secret(&token), &state.metrics)?;
-            let p = state
-                .store
-                .api_principal(&token)
+            // A Bearer token, or else a browser session (with its CSRF check).
+            let p = crate::session::identify(state, req.method(), req.headers(), req.extensions())
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             if p.role < min {
@@ -97,7 +92,7 @@ impl RateLimiter {
         }
     }
 
-    fn check(&self, token_hash: &str, metrics: &crate::Metrics) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, token_hash: &str, metrics: &crate::Metrics) -> Result<(), ApiError> {
         if self.rate <= 0.0 {
             return Ok(());
         }

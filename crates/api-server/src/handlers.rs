@@ -16,7 +16,7 @@ use crate::{ApiError, AppState};
 
 pub(crate) type ApiResult<T = Json<Value>> = Result<T, ApiError>;
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|Json(v)| v)
         .map_err(|e| ApiError::Invalid(e.body_text()))
 }
@@ -308,17 +308,37 @@ pub(crate) struct TokenRequest {
     role: Role,
     #[serde(default)]
     name: String,
+    /// The account the token acts for (default: the caller's own account).
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
+    src: crate::session::Source,
     b: Result<Json<TokenRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
     crate::fields::text("name", &b.name, crate::fields::MAX_NAME)?;
-    let (id, token) = state.store.create_api_token(b.role, &b.name, &p.id).await?;
-    Ok(Json(json!({"id": id, "role": b.role, "token": token})))
+    // A token belongs to an account; only a caller without one (a token from before
+    // accounts) makes an unowned token, as before.
+    let owner = b
+        .user_id
+        .clone()
+        .or_else(|| p.id.starts_with("usr_").then(|| p.id.clone()));
+    let (id, token) = match &owner {
+        Some(user) => {
+            state
+                .store
+                .create_user_token(user, b.role, &b.name, &src.audit(&p.id))
+                .await?
+        }
+        None => state.store.create_api_token(b.role, &b.name, &p.id).await?,
+    };
+    Ok(Json(
+        json!({"id": id, "role": b.role, "token": token, "user_id": owner}),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

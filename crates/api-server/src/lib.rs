@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod assessments;
 mod auth;
 mod cache;
@@ -22,6 +23,8 @@ mod handlers;
 mod intel;
 mod policy_job;
 mod request_id;
+pub mod oidc;
+mod session;
 mod writer;
 
 use std::net::SocketAddr;
@@ -38,6 +41,8 @@ use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
 pub use checkin::{inventory_hash, ActivePolicy};
+pub use oidc::{Oidc, OidcConfig};
+pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
 
 /// Who may call a route.
@@ -99,6 +104,10 @@ pub struct Config {
     /// The calendar of the read models: the day a deadline passes and the day a burn-down
     /// point stands for (the state at the end of that day).
     pub time_zone: storage::Zone,
+    /// Sign-in and browser sessions.
+    pub session: SessionConfig,
+    /// Single sign-on (OpenID Connect); none: local sign-in only.
+    pub sso: Option<OidcConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +124,8 @@ impl Default for Config {
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
             time_zone: storage::Zone::utc(),
+            session: SessionConfig::default(),
+            sso: None,
         }
     }
 }
@@ -144,6 +155,8 @@ pub struct AppState {
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
     policy_jobs: Arc<policy_job::PolicyJobs>,
+    accounts: Arc<session::Accounts>,
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -356,6 +369,85 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             post(h::create_token),
         ),
         r(
+            Method::GET,
+            "/api/v1/tokens",
+            Access::Role(Admin),
+            get(accounts::list_tokens),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/tokens/{id}/revoke",
+            Access::Role(Admin),
+            post(accounts::revoke_token),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            Access::Role(Admin),
+            get(accounts::list_users),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            Access::Role(Admin),
+            post(accounts::create_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/disable",
+            Access::Role(Admin),
+            post(accounts::disable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/enable",
+            Access::Role(Admin),
+            post(accounts::enable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/role",
+            Access::Role(Admin),
+            post(accounts::set_role),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/sign-out-everywhere",
+            Access::Role(Admin),
+            post(accounts::sign_out_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-in",
+            Public,
+            post(session::sign_in),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-out",
+            Access::Role(Viewer),
+            post(session::sign_out),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sign-out-everywhere",
+            Access::Role(Viewer),
+            post(session::sign_out_everywhere),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/me",
+            Access::Role(Viewer),
+            get(session::me),
+        ),
+        r(Method::GET, "/api/v1/sso/login", Public, get(oidc::login)),
+        r(
+            Method::GET,
+            "/api/v1/sso/callback",
+            Public,
+            get(oidc::callback),
+        ),
+        r(
             Method::POST,
             "/api/v1/enroll-secrets/rotate",
             Access::Role(Admin),
@@ -465,6 +557,13 @@ impl Server {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
+            accounts: Arc::new(session::Accounts::new(&config.session, listen)),
+            oidc: match &config.sso {
+                Some(c) => Some(Arc::new(
+                    oidc::Oidc::new(c.clone()).map_err(|e| StartError::Sso(e.to_string()))?,
+                )),
+                None => None,
+            },
             config: Arc::new(config),
             policy: Arc::new(RwLock::new(None)),
             writer: tx,
@@ -493,14 +592,17 @@ impl Server {
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
         let task = tokio::spawn(async move {
-            let res = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    tokio::select! {
-                        _ = srx => {}
-                        () = stop => {}
-                    }
-                })
-                .await;
+            let res = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = srx => {}
+                    () = stop => {}
+                }
+            })
+            .await;
             // The router (and every writer handle but the follower's) is gone: stop the
             // follower, and the writer drains and exits.
             follower.abort();
@@ -554,6 +656,9 @@ pub enum StartError {
     /// The stored policy could not be loaded.
     #[error("active policy: {0}")]
     Policy(String),
+    /// The `[sso]` configuration is invalid.
+    #[error("{0}")]
+    Sso(String),
 }
 
 fn listen_message(addr: SocketAddr, e: &std::io::Error) -> String {
@@ -607,6 +712,7 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::NotFound => ApiError::NotFound,
             StorageError::Conflict(m) => ApiError::Conflict(m),
+            StorageError::Invalid(m) => ApiError::Invalid(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -76,8 +76,16 @@ pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
             println!("Admin token (shown once; keep it secret):\n  {admin}");
             println!("Enrollment secret (give it to your devices):\n  {secret}");
             println!();
+            println!("Create the first admin user (a person who signs in; the admin token above is");
+            println!("for scripts, and can be revoked with `interdict token revoke` once you have one):");
+            println!("  interdict user add --email you@example.org --name \"Your Name\" --role admin --password-stdin");
+            println!("  (then type a passphrase of at least 12 characters; or --sso-only with single sign-on,");
+            println!("   see docs/operations.md)");
+            println!();
             println!("Next:");
             println!("  interdict serve --listen 127.0.0.1:8080");
+            println!("  curl -c cookies -H 'Content-Type: application/json' \\");
+            println!("       -d '{{\"email\":\"you@example.org\",\"password\":\"...\"}}' http://127.0.0.1:8080/api/v1/sign-in");
             println!("  curl -X PUT -H 'Authorization: Bearer {admin}' \\");
             println!("       --data-binary @examples/canada-gc-mobile-v2.toml http://127.0.0.1:8080/api/v1/policy");
         }

@@ -17,6 +17,7 @@ mod simulate_cmd;
 mod taxii;
 mod token_cmd;
 mod trackers_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -96,19 +97,36 @@ enum Command {
     ///   interdict serve --listen 0.0.0.0:8080 --database postgres://interdict@db/interdict
     ///   interdict serve --time-zone America/Toronto
     ///
-    /// Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad arguments or data store not
-    /// opened; 3 cannot listen (address in use, not allowed, not this machine's);
+    /// Exit status: 0 stopped by SIGTERM or Ctrl-C; 2 bad arguments, invalid server.toml or
+    /// data store not opened; 3 cannot listen (address in use, not allowed, not this machine's);
     /// 4 the database cannot be read at start-up.
     #[command(verbatim_doc_comment)]
     Serve(serve_cmd::ServeArgs),
     /// Manage API tokens (roles: viewer < analyst < approver < admin).
     ///
     /// Examples:
-    ///   interdict token create --role viewer --name dashboard
+    ///   interdict token create --user usr_... --role viewer --name dashboard
+    ///   interdict token list
+    ///   interdict token revoke tok_...
     #[command(verbatim_doc_comment)]
     Token {
         #[command(subcommand)]
         cmd: token_cmd::TokenCmd,
+    },
+    /// Manage accounts: people (local password and/or single sign-on) and service accounts.
+    ///
+    /// Every decision names the account that made it; two-person rules compare accounts,
+    /// so one person holding two tokens or a token and a session is still one person.
+    ///
+    /// Examples:
+    ///   interdict user add --email ana@example.org --name "Ana" --role admin --password-stdin
+    ///   interdict user list
+    ///   interdict user set-role bo@example.org approver
+    ///   interdict user disable bo@example.org
+    #[command(verbatim_doc_comment)]
+    User {
+        #[command(subcommand)]
+        cmd: user_cmd::UserCmd,
     },
     /// Enroll simulated devices and drive check-ins against a server (load test).
     ///
@@ -160,6 +178,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Token { cmd } => token_cmd::run(cmd),
+        Command::User { cmd } => user_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Intel { cmd } => intel_cmd::run(cmd),

@@ -36,6 +36,10 @@ pub(crate) struct ServeArgs {
     /// Most rules in a published policy.
     #[arg(long, default_value_t = api_server::Config::default().max_policy_rules)]
     max_policy_rules: usize,
+    /// Server configuration file (TOML): `[sso]` single sign-on with OpenID Connect, see
+    /// docs/operations.md.
+    #[arg(long, value_name = "server.toml")]
+    config: Option<std::path::PathBuf>,
 }
 
 /// `--log-format`.
@@ -73,6 +77,46 @@ fn parse_zone(s: &str) -> Result<storage::Zone, String> {
     storage::Zone::named(s)
 }
 
+/// `server.toml`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerToml {
+    #[serde(default)]
+    sso: Option<api_server::OidcConfig>,
+}
+
+/// Reads `server.toml` and the SSO client secret (from its file or environment variable).
+fn read_config(path: &std::path::Path) -> anyhow::Result<Option<api_server::OidcConfig>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ServerToml = toml::from_str(&text)
+        .with_context(|| format!("{}: invalid server configuration", path.display()))?;
+    let Some(mut sso) = cfg.sso else {
+        return Ok(None);
+    };
+    sso.client_secret = match (&sso.client_secret_file, &sso.client_secret_env) {
+        (Some(f), None) => std::fs::read_to_string(f)
+            .with_context(|| format!("[sso] client_secret_file {}", f.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        (None, Some(v)) => std::env::var(v).with_context(|| {
+            format!("[sso] client_secret_env: environment variable {v} is not set")
+        })?,
+        _ => anyhow::bail!(
+            "{}: [sso] needs exactly one of client_secret_file or client_secret_env \
+             (the secret itself never goes in server.toml)",
+            path.display()
+        ),
+    };
+    if sso.client_secret.is_empty() {
+        anyhow::bail!("{}: [sso] the client secret is empty", path.display());
+    }
+    Ok(Some(sso))
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
@@ -98,6 +142,7 @@ pub(crate) async fn shutdown_signal() {
 /// Exit status of a start-up failure (see `interdict serve --help`).
 fn start_failure_code(e: &api_server::StartError) -> u8 {
     match e {
+        api_server::StartError::Sso(_) => 2,
         api_server::StartError::Listen { .. } => 3,
         api_server::StartError::Storage(_) | api_server::StartError::Policy(_) => 4,
     }
@@ -106,6 +151,10 @@ fn start_failure_code(e: &api_server::StartError) -> u8 {
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logs(args.log_format)?;
     runtime()?.block_on(async {
+        let sso = match &args.config {
+            Some(p) => read_config(p)?,
+            None => None,
+        };
         let store = args.store.open().await?;
         let backend = store.backend();
         let config = api_server::Config {
@@ -113,6 +162,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             time_zone: args.time_zone,
             max_policy_bytes: args.max_policy_bytes,
             max_policy_rules: args.max_policy_rules,
+            sso,
             ..api_server::Config::default()
         };
         let server =

@@ -24,7 +24,9 @@ mod intel;
 mod migrate;
 mod probe;
 mod quotas;
+mod password;
 mod secret;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -45,7 +47,14 @@ pub use findings::{
 };
 pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use probe::create_data_dir;
+pub use password::{
+    check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_CHARS,
+};
 pub use secret::{hash_secret, new_secret, secrets_equal};
+pub use users::{
+    normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,
+};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +77,9 @@ pub enum StorageError {
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The input was refused (what was wrong and what to do).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Result alias.
@@ -124,15 +136,21 @@ impl FromStr for Role {
     }
 }
 
-/// An authenticated admin token.
+/// Who is acting: a person or service account, through an API token or a browser session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiPrincipal {
-    /// Token id (not secret; used as the actor in events).
+    /// The acting account: its user id (`usr_...`), or for a token made before accounts
+    /// existed (no owner), the token's own id. Events name it as the actor, and two-person
+    /// rules compare it, so one person is one identity whatever credential they use.
     pub id: String,
-    /// Role.
+    /// Effective role: for a token, the lower of the token's role and its owner's.
     pub role: Role,
-    /// Human label.
+    /// Human label (token name or the account's display name).
     pub name: String,
+    /// The token used (none: a browser session).
+    pub token_id: Option<String>,
+    /// The session used, as the SHA-256 of its cookie (none: a token).
+    pub session: Option<String>,
 }
 
 /// A valid enrollment secret.
@@ -592,20 +610,45 @@ impl Store {
 
     /// Looks up an admin token by its secret.
     pub async fn api_principal(&self, secret: &str) -> Result<Option<ApiPrincipal>> {
+        // A token acts for its owner: refused when the owner is disabled, and never with more
+        // than the owner's role.
         let Some(row) = self
             .row_by_secret(
-                "SELECT id, hash, role, name FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
+                "SELECT t.id, t.hash, t.role, t.name, t.user_id, u.role AS user_role, \
+                 u.status AS user_status FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id \
+                 WHERE t.hash = $1 AND t.revoked_at IS NULL",
                 secret,
             )
             .await?
         else {
             return Ok(None);
         };
-        let role: String = row.try_get("role")?;
+        let role: Role = row
+            .try_get::<String, _>("role")?
+            .parse()
+            .map_err(StorageError::Corrupt)?;
+        let token_id: String = row.try_get("id")?;
+        let owner: Option<String> = row.try_get("user_id")?;
+        let (id, role) = match owner {
+            None => (token_id.clone(), role),
+            Some(user) => {
+                if row.try_get::<Option<String>, _>("user_status")?.as_deref() != Some("active") {
+                    return Ok(None);
+                }
+                let user_role: Role = row
+                    .try_get::<Option<String>, _>("user_role")?
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(StorageError::Corrupt)?;
+                (user, role.min(user_role))
+            }
+        };
         Ok(Some(ApiPrincipal {
-            id: row.try_get("id")?,
-            role: role.parse().map_err(StorageError::Corrupt)?,
+            id,
+            role,
             name: row.try_get("name")?,
+            token_id: Some(token_id),
+            session: None,
         }))
     }
 

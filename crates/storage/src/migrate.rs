@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_findings_actions_assessments.sql"),
     ),
     (
+        4,
+        "users_sessions",
+        include_str!("../migrations/sqlite/0004_users_sessions.sql"),
+    ),
+    (
         6,
         "intel",
         include_str!("../migrations/sqlite/0006_intel.sql"),
@@ -32,6 +37,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "findings_actions_assessments",
         include_str!("../migrations/postgres/0002_findings_actions_assessments.sql"),
+    ),
+    (
+        4,
+        "users_sessions",
+        include_str!("../migrations/postgres/0004_users_sessions.sql"),
     ),
     (
         6,

@@ -2,6 +2,7 @@
 //! temp dir, and again against PostgreSQL (a fresh database per test) when
 //! `TEST_POSTGRES_URL` is set.
 
+mod accounts;
 mod assessments;
 mod assessments_ipa;
 mod authz;
@@ -9,6 +10,7 @@ mod compliance;
 mod flows;
 mod intel;
 mod harden;
+mod sso;
 
 use std::net::SocketAddr;
 

@@ -8,3 +8,4 @@ mod policy;
 mod serve;
 mod support;
 mod taxii;
+mod users;
