@@ -19,6 +19,7 @@
 mod assessments;
 mod canonical;
 mod findings;
+mod ledger;
 mod migrate;
 mod secret;
 
@@ -38,6 +39,7 @@ pub use findings::{
     day_of, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint, StoredActionResult,
     MAX_SERIES_POINTS,
 };
+pub use ledger::{entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 
 /// Storage errors.
@@ -80,6 +82,8 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Reads the audit ledger and compliance reports only (an outside auditor).
+    Auditor,
     /// Reads everything.
     Viewer,
     /// Also requests exceptions and uploads assessments.
@@ -94,6 +98,7 @@ impl Role {
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Auditor => "auditor",
             Role::Viewer => "viewer",
             Role::Analyst => "analyst",
             Role::Approver => "approver",
@@ -106,12 +111,13 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "auditor" => Ok(Role::Auditor),
             "viewer" => Ok(Role::Viewer),
             "analyst" => Ok(Role::Analyst),
             "approver" => Ok(Role::Approver),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role {other:?} (viewer, analyst, approver, admin)"
+                "unknown role {other:?} (auditor, viewer, analyst, approver, admin)"
             )),
         }
     }
@@ -458,6 +464,8 @@ impl Store {
         };
         migrate::run(&store.write, backend).await?;
         store.check_durability().await?;
+        // Events written before the ledger existed get their leaves now.
+        store.ledger_backfill().await?;
         Ok(store)
     }
 
@@ -1356,6 +1364,7 @@ async fn append_event(
     .fetch_one(&mut **tx)
     .await?;
     let seq: i64 = row.try_get(0)?;
+    let body = canonical_json(&body);
     sqlx::query(
         "INSERT INTO events (seq, at, actor, action, subject, body) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -1364,9 +1373,12 @@ async fn append_event(
     .bind(actor)
     .bind(action)
     .bind(subject)
-    .bind(canonical_json(&body))
+    .bind(&body)
     .execute(&mut **tx)
     .await?;
+    // The ledger leaf in the same transaction: no event without its leaf.
+    let entry = ledger::entry_bytes(seq, at, actor, action, subject, &body);
+    ledger::append_leaf(tx, seq, entry.as_bytes()).await?;
     Ok(seq)
 }
 

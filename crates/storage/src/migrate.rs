@@ -16,6 +16,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "findings_actions_assessments",
         include_str!("../migrations/sqlite/0002_findings_actions_assessments.sql"),
     ),
+    (
+        5,
+        "ledger",
+        include_str!("../migrations/sqlite/0005_ledger.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -27,6 +32,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "findings_actions_assessments",
         include_str!("../migrations/postgres/0002_findings_actions_assessments.sql"),
+    ),
+    (
+        5,
+        "ledger",
+        include_str!("../migrations/postgres/0005_ledger.sql"),
     ),
 ];
 
