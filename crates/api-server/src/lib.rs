@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod assessments;
+mod audit;
 mod auth;
 mod cache;
 mod checkin;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
+pub use audit::LedgerConfig;
 pub use checkin::{inventory_hash, ActivePolicy};
 pub use storage;
 
@@ -88,6 +90,8 @@ pub struct Config {
     /// How often the server reads new events to follow changes made by other servers on the
     /// same database (revocations, policy versions, exception decisions).
     pub follow_interval: Duration,
+    /// Checkpoint signing for the audit ledger (none: checkpoints are not signed).
+    pub ledger: Option<LedgerConfig>,
 }
 
 impl Default for Config {
@@ -101,6 +105,7 @@ impl Default for Config {
             rate_per_token: 200,
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
+            ledger: None,
         }
     }
 }
@@ -151,7 +156,7 @@ impl AppState {
 pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
     use handlers as h;
     use Access::{Device, EnrollSecret, Public};
-    use Role::{Admin, Analyst, Approver, Viewer};
+    use Role::{Admin, Analyst, Approver, Auditor, Viewer};
     let r = |method: Method, path: &'static str, access: Access, mr: MethodRouter<AppState>| {
         (
             RouteInfo {
@@ -346,6 +351,42 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Access::Role(Viewer),
             get(assessments::get_one),
         ),
+        r(
+            Method::GET,
+            "/api/v1/audit/checkpoint",
+            Access::Role(Auditor),
+            get(audit::latest),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/audit/checkpoint",
+            Access::Role(Admin),
+            post(audit::sign),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/checkpoints",
+            Access::Role(Auditor),
+            get(audit::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/entries",
+            Access::Role(Auditor),
+            get(audit::entries),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/proof/inclusion",
+            Access::Role(Auditor),
+            get(audit::inclusion),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/proof/consistency",
+            Access::Role(Auditor),
+            get(audit::consistency),
+        ),
     ]
 }
 
@@ -429,6 +470,11 @@ impl Server {
             last_seq,
             state.config.follow_interval,
         ));
+        let checkpointer = state
+            .config
+            .ledger
+            .clone()
+            .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| ApiError::Internal(format!("bind {listen}: {e}")))?;
@@ -450,6 +496,10 @@ impl Server {
             // follower, and the writer drains and exits.
             follower.abort();
             let _ = follower.await;
+            if let Some(c) = checkpointer {
+                c.abort();
+                let _ = c.await;
+            }
             let _ = writer_task.await;
             res
         });

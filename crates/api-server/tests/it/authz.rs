@@ -85,6 +85,16 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         }
         ("GET", "/api/v1/assessments") => ("/api/v1/assessments?verdict=review".into(), None),
         ("GET", "/api/v1/assessments/{id}") => ("/api/v1/assessments/asm_missing".into(), None),
+        ("GET", "/api/v1/audit/checkpoint") => ("/api/v1/audit/checkpoint".into(), None),
+        ("POST", "/api/v1/audit/checkpoint") => ("/api/v1/audit/checkpoint".into(), Some(json!({}))),
+        ("GET", "/api/v1/audit/checkpoints") => ("/api/v1/audit/checkpoints?from=0".into(), None),
+        ("GET", "/api/v1/audit/entries") => ("/api/v1/audit/entries?start=0&end=2".into(), None),
+        ("GET", "/api/v1/audit/proof/inclusion") => {
+            ("/api/v1/audit/proof/inclusion?index=0&size=2".into(), None)
+        }
+        ("GET", "/api/v1/audit/proof/consistency") => {
+            ("/api/v1/audit/proof/consistency?old=1&new=2".into(), None)
+        }
         _ => return None,
     })
 }
@@ -97,7 +107,8 @@ struct Ctx {
 
 fn weaker(r: Role) -> Option<Role> {
     match r {
-        Role::Viewer => None,
+        Role::Auditor => None,
+        Role::Viewer => Some(Role::Auditor),
         Role::Analyst => Some(Role::Viewer),
         Role::Approver => Some(Role::Analyst),
         Role::Admin => Some(Role::Approver),

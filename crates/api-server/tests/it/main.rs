@@ -3,6 +3,7 @@
 //! `TEST_POSTGRES_URL` is set.
 
 mod assessments;
+mod audit;
 mod authz;
 mod compliance;
 mod flows;
