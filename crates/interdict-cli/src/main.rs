@@ -5,6 +5,7 @@
 
 mod agent_cmd;
 mod assess_cmd;
+mod audit_cmd;
 mod html;
 mod init_cmd;
 mod inventory_cmd;
@@ -88,7 +89,8 @@ enum Command {
     ///   interdict serve --listen 0.0.0.0:8080 --database postgres://interdict@db/interdict
     #[command(verbatim_doc_comment)]
     Serve(serve_cmd::ServeArgs),
-    /// Manage API tokens (roles: viewer < analyst < approver < admin).
+    /// Manage API tokens (roles: auditor < viewer < analyst < approver < admin; auditor reads
+    /// only the audit ledger and reports).
     ///
     /// Examples:
     ///   interdict token create --role viewer --name dashboard
@@ -123,6 +125,21 @@ enum Command {
     /// Without --once it runs until SIGTERM or Ctrl-C, then exits 0.
     #[command(verbatim_doc_comment)]
     Agent(agent_cmd::AgentArgs),
+    /// Prove what happened: export the Merkle audit ledger, verify it offline, prove one event.
+    ///
+    /// Every event is a leaf of an RFC 9162 Merkle tree; the server signs checkpoints
+    /// (C2SP signed notes, Ed25519) with the key `interdict init` created.
+    ///
+    /// Examples:
+    ///   interdict audit export --data-dir interdict-data --out bundle/
+    ///   interdict audit verify bundle/ --trusted earlier.checkpoint
+    ///   interdict audit prove --index 41 --out event-41.tlog-proof
+    ///   interdict audit check-proof event-41.tlog-proof --key interdict-data/ledger.pub
+    #[command(verbatim_doc_comment)]
+    Audit {
+        #[command(subcommand)]
+        cmd: audit_cmd::AuditCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -137,6 +154,7 @@ fn main() -> ExitCode {
         Command::Token { cmd } => token_cmd::run(cmd),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Audit { cmd } => audit_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,
