@@ -1,6 +1,7 @@
 mod agent;
 mod agent_tls;
 mod assess;
+mod audit;
 mod policy;
 mod serve;
 mod support;
