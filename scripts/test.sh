@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql)
+need=(aapt zipalign apksigner libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql golang-go golang-golang-x-mod-dev)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

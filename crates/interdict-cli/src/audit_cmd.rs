@@ -485,9 +485,17 @@ struct Damage {
     detail: String,
 }
 
+/// The `seq` of a canonical entry without parsing it all: keys are sorted, so `seq` is the
+/// last field but `subject`, a string in which a quote is always escaped, so the last
+/// `,"seq":` is the field itself.
 fn seq_of(entry: &[u8]) -> Option<i64> {
-    let v: Value = serde_json::from_slice(entry).ok()?;
-    v.get("seq")?.as_i64()
+    const KEY: &[u8] = b",\"seq\":";
+    let at = entry.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let digits = entry[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || entry.get(at + digits) != Some(&b',') || !entry.starts_with(b"{\"action\":") {
+        return None;
+    }
+    std::str::from_utf8(&entry[at..at + digits]).ok()?.parse().ok()
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -542,6 +550,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut roots_ok: Vec<u64> = vec![0];
     let mut first_root_bad: Option<(u64, String)> = None;
     let mut first_leaf_bad: Option<u64> = None;
+    let mut first_struct: Option<(u64, Option<i64>, &[u8])> = None;
     let check_root = |size: u64, fr: &Frontier, ok: &mut Vec<u64>, bad: &mut Option<(u64, String)>| {
         if let Some(list) = wanted.get(&size) {
             for (name, root) in list {
@@ -565,6 +574,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 (rest, &rest[rest.len()..])
             }
         };
+        if first_struct.is_none() && seq_of(line) != Some(n as i64 + 1) {
+            first_struct = Some((n, seq_of(line), line));
+        }
         let leaf = leaf_hash(line);
         if first_leaf_bad.is_none() {
             if let Some(s) = &stored {
@@ -584,28 +596,38 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let max_cp = wanted.keys().next_back().copied().unwrap_or(0);
 
     // Name the damage: structure first (seq numbers), then hashes, then checkpoints.
-    if first_root_bad.is_some() || first_leaf_bad.is_some() || max_cp > n || !bad_sig.is_empty() || unterminated {
-        let mut i = 0u64;
-        for line in data.split(|&b| b == b'\n') {
-            if i >= n {
-                break;
-            }
-            match seq_of(line) {
-                None => {
-                    damage.push(Damage { index: i, kind: "modified entry", detail: format!("not a canonical event: {}", clean(&String::from_utf8_lossy(line))) });
-                    break;
-                }
-                Some(seq) if seq == i as i64 + 1 => {}
-                Some(seq) if seq > i as i64 + 1 => {
-                    damage.push(Damage { index: i, kind: "deleted entries", detail: format!("expected seq {}, found seq {seq}: {} entries missing", i + 1, seq - i as i64 - 1) });
-                    break;
-                }
-                Some(seq) => {
-                    damage.push(Damage { index: i, kind: "inserted or reordered entry", detail: format!("expected seq {}, found seq {seq} again or out of order", i + 1) });
-                    break;
-                }
-            }
-            i += 1;
+    if first_root_bad.is_some()
+        || first_leaf_bad.is_some()
+        || first_struct.is_some()
+        || max_cp > n
+        || !bad_sig.is_empty()
+        || unterminated
+    {
+        if let Some((i, seq, line)) = first_struct {
+            let want = i as i64 + 1;
+            damage.push(match seq {
+                None => Damage {
+                    index: i,
+                    kind: "modified entry",
+                    detail: format!(
+                        "not a canonical event: {}",
+                        clean(&String::from_utf8_lossy(line))
+                    ),
+                },
+                Some(seq) if seq > want => Damage {
+                    index: i,
+                    kind: "deleted entries",
+                    detail: format!(
+                        "expected seq {want}, found seq {seq}: {} entries missing",
+                        seq - want
+                    ),
+                },
+                Some(seq) => Damage {
+                    index: i,
+                    kind: "inserted or reordered entry",
+                    detail: format!("expected seq {want}, found seq {seq} again or out of order"),
+                },
+            });
         }
         if let Some(i) = first_leaf_bad {
             if !damage.iter().any(|d| d.index <= i) {
