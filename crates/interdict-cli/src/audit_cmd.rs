@@ -580,7 +580,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         let leaf = leaf_hash(line);
         if first_leaf_bad.is_none() {
             if let Some(s) = &stored {
-                if s.get(n as usize).map(String::as_str) != Some(hex(&leaf).as_str()) {
+                if s.get(n as usize).map(|x| x.as_bytes()) != Some(&hex(&leaf)[..]) {
                     first_leaf_bad = Some(n);
                 }
             }
@@ -688,8 +688,14 @@ fn memchr(b: u8, s: &[u8]) -> Option<usize> {
     s.iter().position(|&c| c == b)
 }
 
-fn hex(h: &Hash) -> String {
-    storage::hash_hex(h)
+fn hex(h: &Hash) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in h.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    out
 }
 
 // ---- proofs -------------------------------------------------------------------------------
