@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use storage::{StoredCheckpoint, Store};
+use storage::{Store, StoredCheckpoint};
 
 use crate::{ApiError, AppState};
 
@@ -46,7 +46,10 @@ impl LedgerConfig {
 }
 
 /// Signs a checkpoint now and publishes it to the directory, if any.
-pub(crate) async fn sign_now(store: &Store, cfg: &LedgerConfig) -> Result<StoredCheckpoint, ApiError> {
+pub(crate) async fn sign_now(
+    store: &Store,
+    cfg: &LedgerConfig,
+) -> Result<StoredCheckpoint, ApiError> {
     let cp = store.ledger_sign_checkpoint(&cfg.signer).await?;
     if let Some(dir) = &cfg.checkpoint_dir {
         let dir = dir.clone();
@@ -65,14 +68,19 @@ pub(crate) async fn sign_now(store: &Store, cfg: &LedgerConfig) -> Result<Stored
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(format!("writing the checkpoint to the checkpoint dir: {e}")))?;
+        .map_err(|e| {
+            ApiError::Internal(format!("writing the checkpoint to the checkpoint dir: {e}"))
+        })?;
     }
     Ok(cp)
 }
 
 /// Signs a checkpoint every `every_events` events or `every` (when events were added).
 pub(crate) async fn checkpointer(store: Store, cfg: LedgerConfig) {
-    let tick = cfg.every.min(Duration::from_secs(1)).max(Duration::from_millis(50));
+    let tick = cfg
+        .every
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(50));
     let mut last_size = match store.ledger_latest_checkpoint().await {
         Ok(Some(cp)) => cp.size,
         _ => -1,
@@ -122,7 +130,8 @@ pub(crate) async fn latest(State(st): State<AppState>) -> Result<Response, ApiEr
 pub(crate) async fn sign(State(st): State<AppState>) -> Result<Response, ApiError> {
     let Some(cfg) = &st.config.ledger else {
         return Err(ApiError::Conflict(
-            "this server has no checkpoint signing key (run `interdict init` or pass --ledger-key)".into(),
+            "this server has no checkpoint signing key (run `interdict init` or pass --ledger-key)"
+                .into(),
         ));
     };
     Ok(text(sign_now(&st.store, cfg).await?.note))
@@ -138,8 +147,14 @@ pub(crate) struct FromQ {
 }
 
 /// `GET /api/v1/audit/checkpoints?from=SIZE&limit=`: checkpoints with size ≥ from.
-pub(crate) async fn list(State(st): State<AppState>, Query(q): Query<FromQ>) -> Result<Json<Value>, ApiError> {
-    let cps = st.store.ledger_checkpoints(q.from, q.limit.unwrap_or(1000)).await?;
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<FromQ>,
+) -> Result<Json<Value>, ApiError> {
+    let cps = st
+        .store
+        .ledger_checkpoints(q.from, q.limit.unwrap_or(1000))
+        .await?;
     Ok(Json(json!({ "checkpoints": cps })))
 }
 
@@ -152,7 +167,10 @@ pub(crate) struct RangeQ {
 
 /// `GET /api/v1/audit/entries?start=&end=`: the canonical bytes of entries `[start, end)`
 /// (at most 10,000), each as a JSON string holding the exact bytes.
-pub(crate) async fn entries(State(st): State<AppState>, Query(q): Query<RangeQ>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn entries(
+    State(st): State<AppState>,
+    Query(q): Query<RangeQ>,
+) -> Result<Json<Value>, ApiError> {
     if q.start < 0 || q.end < q.start {
         return Err(ApiError::Invalid("need 0 ≤ start ≤ end".into()));
     }
@@ -174,10 +192,15 @@ pub(crate) async fn inclusion(
     Query(q): Query<InclusionQ>,
 ) -> Result<Json<Value>, ApiError> {
     if q.index >= q.size {
-        return Err(ApiError::Invalid(format!("index {} is not below size {}", q.index, q.size)));
+        return Err(ApiError::Invalid(format!(
+            "index {} is not below size {}",
+            q.index, q.size
+        )));
     }
     let p = st.store.ledger_inclusion_proof(q.index, q.size).await?;
-    Ok(Json(json!({ "index": q.index, "size": q.size, "hashes": b64s(&p) })))
+    Ok(Json(
+        json!({ "index": q.index, "size": q.size, "hashes": b64s(&p) }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -193,8 +216,13 @@ pub(crate) async fn consistency(
     Query(q): Query<ConsistencyQ>,
 ) -> Result<Json<Value>, ApiError> {
     if q.old == 0 || q.old > q.new {
-        return Err(ApiError::Invalid(format!("need 0 < old ≤ new, got {} and {}", q.old, q.new)));
+        return Err(ApiError::Invalid(format!(
+            "need 0 < old ≤ new, got {} and {}",
+            q.old, q.new
+        )));
     }
     let p = st.store.ledger_consistency_proof(q.old, q.new).await?;
-    Ok(Json(json!({ "old": q.old, "new": q.new, "hashes": b64s(&p) })))
+    Ok(Json(
+        json!({ "old": q.old, "new": q.new, "hashes": b64s(&p) }),
+    ))
 }

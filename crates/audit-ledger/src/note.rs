@@ -107,7 +107,9 @@ impl Signer {
             .ok_or(NoteError::BadKey("a signer key starts with PRIVATE+KEY+"))?;
         let (name, id, key) = split_key(rest)?;
         if key.len() != 33 || key[0] != ALG_ED25519 {
-            return Err(NoteError::BadKey("only Ed25519 keys (algorithm 1, 32 bytes) are supported"));
+            return Err(NoteError::BadKey(
+                "only Ed25519 keys (algorithm 1, 32 bytes) are supported",
+            ));
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&key[1..]);
@@ -122,7 +124,12 @@ impl Signer {
     pub fn to_key_string(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
-        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, B64.encode(raw))
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.id,
+            B64.encode(raw)
+        )
     }
 
     /// The matching verifier.
@@ -151,7 +158,11 @@ impl Signer {
         let sig = self.key.sign(text.as_bytes());
         let mut raw = self.id.to_be_bytes().to_vec();
         raw.extend_from_slice(&sig.to_bytes());
-        Ok(format!("{text}\n\u{2014} {} {}\n", self.name, B64.encode(raw)))
+        Ok(format!(
+            "{text}\n\u{2014} {} {}\n",
+            self.name,
+            B64.encode(raw)
+        ))
     }
 }
 
@@ -168,7 +179,9 @@ impl Verifier {
     pub fn parse(s: &str) -> Result<Self, NoteError> {
         let (name, id, key) = split_key(s.trim())?;
         if key.len() != 33 || key[0] != ALG_ED25519 {
-            return Err(NoteError::BadKey("only Ed25519 keys (algorithm 1, 32 bytes) are supported"));
+            return Err(NoteError::BadKey(
+                "only Ed25519 keys (algorithm 1, 32 bytes) are supported",
+            ));
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&key[1..]);
@@ -213,7 +226,8 @@ fn split_key(s: &str) -> Result<(&str, u32, Vec<u8>), NoteError> {
     if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(NoteError::BadKey("key id must be 8 hex digits"));
     }
-    let id = u32::from_str_radix(id, 16).map_err(|_| NoteError::BadKey("key id must be 8 hex digits"))?;
+    let id = u32::from_str_radix(id, 16)
+        .map_err(|_| NoteError::BadKey("key id must be 8 hex digits"))?;
     let key = B64
         .decode(key)
         .map_err(|_| NoteError::BadKey("key is not valid base64"))?;
@@ -309,11 +323,15 @@ pub fn parse_note(msg: &[u8]) -> Result<Note, NoteError> {
         let rest = line
             .strip_prefix("\u{2014} ")
             .ok_or(bad("a signature line starts with an em dash and a space"))?;
-        let (name, b64) = rest.split_once(' ').ok_or(bad("signature line has no key name"))?;
+        let (name, b64) = rest
+            .split_once(' ')
+            .ok_or(bad("signature line has no key name"))?;
         if !valid_name(name) {
             return Err(bad("invalid key name in signature line"));
         }
-        let raw = B64.decode(b64).map_err(|_| bad("signature is not valid base64"))?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| bad("signature is not valid base64"))?;
         if raw.len() < 5 {
             return Err(bad("signature is too short"));
         }
@@ -375,7 +393,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text (ends with a newline).
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -400,7 +423,9 @@ impl Checkpoint {
             || !size.bytes().all(|b| b.is_ascii_digit())
             || (size.len() > 1 && size.starts_with('0'))
         {
-            return Err(NoteError::BadCheckpoint("tree size must be a decimal number without leading zeros"));
+            return Err(NoteError::BadCheckpoint(
+                "tree size must be a decimal number without leading zeros",
+            ));
         }
         let size: u64 = size
             .parse()
@@ -428,7 +453,10 @@ impl Checkpoint {
     }
 
     /// Opens a signed checkpoint note with the known keys.
-    pub fn open<'a>(msg: &[u8], known: &'a [Verifier]) -> Result<(Self, Vec<&'a Verifier>), NoteError> {
+    pub fn open<'a>(
+        msg: &[u8],
+        known: &'a [Verifier],
+    ) -> Result<(Self, Vec<&'a Verifier>), NoteError> {
         let (note, by) = open(msg, known)?;
         Ok((Checkpoint::parse(&note.text)?, by))
     }
@@ -471,7 +499,14 @@ mod tests {
 
     #[test]
     fn hostile_notes_are_errors() {
-        for m in ["", "\n\n", "a\n\n", "a\n\n\u{2014} x\n", "a\n\n\u{2014} x !!!\n", "a\nb"] {
+        for m in [
+            "",
+            "\n\n",
+            "a\n\n",
+            "a\n\n\u{2014} x\n",
+            "a\n\n\u{2014} x !!!\n",
+            "a\nb",
+        ] {
             assert!(parse_note(m.as_bytes()).is_err(), "{m:?}");
         }
         assert!(Checkpoint::parse("o\n01\nAAAA\n").is_err());

@@ -108,23 +108,35 @@ impl TlogProof {
         let mut next = lines.next();
         if let Some((n, l)) = next {
             if let Some(e) = l.strip_prefix("extra ") {
-                extra = Some(B64.decode(e).map_err(|_| bad(n, "extra is not valid base64"))?);
+                extra = Some(
+                    B64.decode(e)
+                        .map_err(|_| bad(n, "extra is not valid base64"))?,
+                );
                 next = lines.next();
             }
         }
         let (n, l) = next.ok_or(bad(2, "missing index line"))?;
-        let idx = l.strip_prefix("index ").ok_or(bad(n, "expected \"index N\""))?;
+        let idx = l
+            .strip_prefix("index ")
+            .ok_or(bad(n, "expected \"index N\""))?;
         if idx.is_empty() || !idx.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(n, "index must be a decimal number"));
         }
-        let index: u64 = idx.parse().map_err(|_| bad(n, "index does not fit in 64 bits"))?;
+        let index: u64 = idx
+            .parse()
+            .map_err(|_| bad(n, "index does not fit in 64 bits"))?;
         let mut hashes = Vec::new();
         for (n, l) in lines {
             if hashes.len() >= MAX_PROOF_LEN {
                 return Err(bad(n, "more proof hashes than any tree needs"));
             }
-            let h = B64.decode(l).map_err(|_| bad(n, "proof hash is not valid base64"))?;
-            hashes.push(h.try_into().map_err(|_| bad(n, "proof hash is not 32 bytes"))?);
+            let h = B64
+                .decode(l)
+                .map_err(|_| bad(n, "proof hash is not valid base64"))?;
+            hashes.push(
+                h.try_into()
+                    .map_err(|_| bad(n, "proof hash is not 32 bytes"))?,
+            );
         }
         Ok(TlogProof {
             extra,
@@ -153,7 +165,13 @@ impl TlogProof {
             }
         }
         let data = entry.or(self.extra.as_deref()).ok_or(ProofError::NoEntry)?;
-        verify_inclusion(self.index, cp.size, &leaf_hash(data), &self.hashes, &cp.root)?;
+        verify_inclusion(
+            self.index,
+            cp.size,
+            &leaf_hash(data),
+            &self.hashes,
+            &cp.root,
+        )?;
         Ok(cp)
     }
 }

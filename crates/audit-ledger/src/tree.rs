@@ -96,7 +96,11 @@ pub fn range_nodes(lo: u64, hi: u64) -> Vec<NodeId> {
 }
 
 /// MTH(D[lo:hi]) from stored complete subtrees.
-fn range_hash<E>(lo: u64, hi: u64, get: &mut impl FnMut(NodeId) -> Result<Hash, E>) -> Result<Hash, E> {
+fn range_hash<E>(
+    lo: u64,
+    hi: u64,
+    get: &mut impl FnMut(NodeId) -> Result<Hash, E>,
+) -> Result<Hash, E> {
     let nodes = range_nodes(lo, hi);
     let mut it = nodes.iter().rev();
     let Some(last) = it.next() else {
@@ -127,10 +131,9 @@ pub fn inclusion_proof<E: From<TreeError>>(
     get: &mut impl FnMut(NodeId) -> Result<Hash, E>,
 ) -> Result<Vec<Hash>, E> {
     if index >= size {
-        return Err(TreeError::BadRequest(format!(
-            "index {index} is not below tree size {size}"
-        ))
-        .into());
+        return Err(
+            TreeError::BadRequest(format!("index {index} is not below tree size {size}")).into(),
+        );
     }
     let (mut lo, mut hi) = (0u64, size);
     let mut ranges = Vec::new();
@@ -202,13 +205,17 @@ pub fn verify_inclusion(
         return Err(TreeError::ProofFailed("index is not below the tree size"));
     }
     if proof.len() > MAX_PROOF_LEN {
-        return Err(TreeError::ProofFailed("proof is longer than any tree needs"));
+        return Err(TreeError::ProofFailed(
+            "proof is longer than any tree needs",
+        ));
     }
     let (mut fnode, mut snode) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
         if snode == 0 {
-            return Err(TreeError::ProofFailed("proof is too long for the tree size"));
+            return Err(TreeError::ProofFailed(
+                "proof is too long for the tree size",
+            ));
         }
         if fnode & 1 == 1 || fnode == snode {
             r = node_hash(p, &r);
@@ -225,10 +232,14 @@ pub fn verify_inclusion(
         snode >>= 1;
     }
     if snode != 0 {
-        return Err(TreeError::ProofFailed("proof is too short for the tree size"));
+        return Err(TreeError::ProofFailed(
+            "proof is too short for the tree size",
+        ));
     }
     if &r != root {
-        return Err(TreeError::ProofFailed("computed root differs from the checkpoint's root"));
+        return Err(TreeError::ProofFailed(
+            "computed root differs from the checkpoint's root",
+        ));
     }
     Ok(())
 }
@@ -245,11 +256,15 @@ pub fn verify_consistency(
         return Err(TreeError::ProofFailed("old size is larger than new size"));
     }
     if proof.len() > MAX_PROOF_LEN {
-        return Err(TreeError::ProofFailed("proof is longer than any tree needs"));
+        return Err(TreeError::ProofFailed(
+            "proof is longer than any tree needs",
+        ));
     }
     if old == new {
         if !proof.is_empty() {
-            return Err(TreeError::ProofFailed("proof between equal sizes must be empty"));
+            return Err(TreeError::ProofFailed(
+                "proof between equal sizes must be empty",
+            ));
         }
         if old_root != new_root {
             return Err(TreeError::ProofFailed("same size, different roots"));
@@ -259,7 +274,9 @@ pub fn verify_consistency(
     if old == 0 {
         // The empty tree is a prefix of every tree.
         if !proof.is_empty() {
-            return Err(TreeError::ProofFailed("proof from the empty tree must be empty"));
+            return Err(TreeError::ProofFailed(
+                "proof from the empty tree must be empty",
+            ));
         }
         return Ok(());
     }
@@ -279,7 +296,9 @@ pub fn verify_consistency(
     let (mut fr, mut sr) = (*first, *first);
     for c in rest {
         if snode == 0 {
-            return Err(TreeError::ProofFailed("proof is too long for the tree sizes"));
+            return Err(TreeError::ProofFailed(
+                "proof is too long for the tree sizes",
+            ));
         }
         if fnode & 1 == 1 || fnode == snode {
             fr = node_hash(c, &fr);
@@ -297,13 +316,19 @@ pub fn verify_consistency(
         snode >>= 1;
     }
     if snode != 0 {
-        return Err(TreeError::ProofFailed("proof is too short for the tree sizes"));
+        return Err(TreeError::ProofFailed(
+            "proof is too short for the tree sizes",
+        ));
     }
     if &fr != old_root {
-        return Err(TreeError::ProofFailed("proof does not lead to the old root"));
+        return Err(TreeError::ProofFailed(
+            "proof does not lead to the old root",
+        ));
     }
     if &sr != new_root {
-        return Err(TreeError::ProofFailed("proof does not lead to the new root"));
+        return Err(TreeError::ProofFailed(
+            "proof does not lead to the new root",
+        ));
     }
     Ok(())
 }
@@ -332,7 +357,11 @@ impl Frontier {
         }
         Some(Frontier {
             size,
-            nodes: ids.iter().map(|n| n.level).zip(hashes.iter().copied()).collect(),
+            nodes: ids
+                .iter()
+                .map(|n| n.level)
+                .zip(hashes.iter().copied())
+                .collect(),
         })
     }
 

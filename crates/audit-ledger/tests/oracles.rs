@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use audit_ledger::{
-    consistency_proof, inclusion_proof, leaf_hash, root_hash, verify_consistency,
-    verify_inclusion, Frontier, Hash, NodeId, TreeError,
+    consistency_proof, inclusion_proof, leaf_hash, root_hash, verify_consistency, verify_inclusion,
+    Frontier, Hash, NodeId, TreeError,
 };
 
 /// An in-memory store of complete subtrees, filled as a server fills its table.
@@ -66,7 +66,11 @@ fn transparency_dev_known_answers() {
             "root" => {
                 let size: u64 = f[1].parse().expect("size");
                 let want: Hash = unhex(f[2]).try_into().expect("32");
-                assert_eq!(root_hash(size, &mut store.get()).expect("root"), want, "root {size}");
+                assert_eq!(
+                    root_hash(size, &mut store.get()).expect("root"),
+                    want,
+                    "root {size}"
+                );
                 let mut fr = Frontier::new();
                 for l in &leaves[..size as usize] {
                     fr.push(leaf_hash(l));
@@ -75,13 +79,20 @@ fn transparency_dev_known_answers() {
                 checked += 1;
             }
             "inclusion" => {
-                let (index, size): (u64, u64) = (f[1].parse().expect("i"), f[2].parse().expect("n"));
+                let (index, size): (u64, u64) =
+                    (f[1].parse().expect("i"), f[2].parse().expect("n"));
                 let want = hashes(f[3]);
                 let got = inclusion_proof(index, size, &mut store.get()).expect("proof");
                 assert_eq!(got, want, "inclusion {index} {size}");
                 let root = root_hash(size, &mut store.get()).expect("root");
-                verify_inclusion(index, size, &leaf_hash(&leaves[index as usize]), &got, &root)
-                    .expect("verifies");
+                verify_inclusion(
+                    index,
+                    size,
+                    &leaf_hash(&leaves[index as usize]),
+                    &got,
+                    &root,
+                )
+                .expect("verifies");
                 checked += 1;
             }
             "consistency" => {

@@ -10,17 +10,36 @@ use audit_ledger::{leaf_hash, Checkpoint, Frontier, Signer};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let out = std::path::PathBuf::from(args.next().ok_or_else(|| anyhow::anyhow!("usage: audit_bundle OUT_DIR [N]"))?);
-    let n: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let out = std::path::PathBuf::from(
+        args.next()
+            .ok_or_else(|| anyhow::anyhow!("usage: audit_bundle OUT_DIR [N]"))?,
+    );
+    let n: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     std::fs::create_dir_all(out.join("checkpoints"))?;
     let signer = Signer::from_seed("bench.example/audit", [42u8; 32])?;
-    std::fs::write(out.join("keys.pub"), format!("{}\n", signer.verifier().to_key_string()))?;
+    std::fs::write(
+        out.join("keys.pub"),
+        format!("{}\n", signer.verifier().to_key_string()),
+    )?;
     let mut entries = std::io::BufWriter::new(std::fs::File::create(out.join("entries.jsonl"))?);
     let mut leaves = std::io::BufWriter::new(std::fs::File::create(out.join("leaf-hashes.txt"))?);
     let mut fr = Frontier::new();
     let checkpoint = |fr: &Frontier| -> anyhow::Result<()> {
-        let cp = Checkpoint { origin: signer.name().to_string(), size: fr.size(), root: fr.root(), extensions: vec![] };
-        std::fs::write(out.join("checkpoints").join(format!("{:020}.checkpoint", fr.size())), cp.sign(&signer)?)?;
+        let cp = Checkpoint {
+            origin: signer.name().to_string(),
+            size: fr.size(),
+            root: fr.root(),
+            extensions: vec![],
+        };
+        std::fs::write(
+            out.join("checkpoints")
+                .join(format!("{:020}.checkpoint", fr.size())),
+            cp.sign(&signer)?,
+        )?;
         Ok(())
     };
     for i in 0..n {

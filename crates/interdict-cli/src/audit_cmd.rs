@@ -209,12 +209,14 @@ fn append_pub(dir: &Path, signer: &Signer) -> anyhow::Result<()> {
 /// The signing key of a data directory.
 pub(crate) fn load_signer(dir: &Path) -> anyhow::Result<Signer> {
     let path = dir.join(KEY_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Signer::parse(&text).with_context(|| format!("{} is not a note signing key", path.display()))
 }
 
 fn load_verifiers(path: &Path) -> anyhow::Result<Vec<Verifier>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -222,8 +224,9 @@ fn load_verifiers(path: &Path) -> anyhow::Result<Vec<Verifier>> {
             continue;
         }
         out.push(
-            Verifier::parse(line)
-                .with_context(|| format!("{}:{}: not a note verifier key", path.display(), i + 1))?,
+            Verifier::parse(line).with_context(|| {
+                format!("{}:{}: not a note verifier key", path.display(), i + 1)
+            })?,
         );
     }
     if out.is_empty() {
@@ -243,7 +246,10 @@ fn rotate(a: RotateArgs) -> anyhow::Result<ExitCode> {
     std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
     println!("New checkpoint signing key (restart the server to use it):");
     println!("  {}", new.verifier().to_key_string());
-    println!("Old checkpoints stay verifiable: every verifier key is kept in {}.", a.data_dir.join(PUB_FILE).display());
+    println!(
+        "Old checkpoints stay verifiable: every verifier key is kept in {}.",
+        a.data_dir.join(PUB_FILE).display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -267,7 +273,9 @@ impl Source {
                     .token
                     .clone()
                     .or_else(|| std::env::var("INTERDICT_TOKEN").ok())
-                    .context("--server needs --token (or INTERDICT_TOKEN) of role auditor or above")?,
+                    .context(
+                        "--server needs --token (or INTERDICT_TOKEN) of role auditor or above",
+                    )?,
                 client: reqwest::Client::new(),
             }),
             None => Ok(Source::Store(a.store.open().await?)),
@@ -275,7 +283,12 @@ impl Source {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        let Source::Http { base, token, client } = self else {
+        let Source::Http {
+            base,
+            token,
+            client,
+        } = self
+        else {
             bail!("not a server source");
         };
         let r = client
@@ -304,7 +317,11 @@ impl Source {
                     .map(|c| (c.size, c.key_id, c.note))
                     .collect(),
                 Source::Http { .. } => {
-                    let v: Value = self.get(&format!("/api/v1/audit/checkpoints?from={from}&limit=1000")).await?.json().await?;
+                    let v: Value = self
+                        .get(&format!("/api/v1/audit/checkpoints?from={from}&limit=1000"))
+                        .await?
+                        .json()
+                        .await?;
                     v["checkpoints"]
                         .as_array()
                         .context("checkpoints: not a list")?
@@ -323,7 +340,10 @@ impl Source {
             let full = page.len() == 1000;
             let next = page.last().map(|c| c.0 + 1);
             for c in page {
-                if !out.iter().any(|o: &(i64, String, String)| o.0 == c.0 && o.1 == c.1) {
+                if !out
+                    .iter()
+                    .any(|o: &(i64, String, String)| o.0 == c.0 && o.1 == c.1)
+                {
                     out.push(c);
                 }
             }
@@ -348,13 +368,18 @@ impl Source {
     }
 
     /// Entries [start, end) and their stored leaf hashes (data directory only).
-    async fn entries(&self, start: i64, end: i64) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    /// Entries [start, end) as (index, bytes, stored leaf hash).
+    async fn entries(
+        &self,
+        start: i64,
+        end: i64,
+    ) -> anyhow::Result<Vec<(i64, String, Option<String>)>> {
         match self {
             Source::Store(s) => Ok(s
                 .ledger_entries(start, end)
                 .await?
                 .into_iter()
-                .map(|e| (e.entry, e.leaf_hash))
+                .map(|e| (e.index, e.entry, e.leaf_hash))
                 .collect()),
             Source::Http { .. } => {
                 let v: Value = self
@@ -366,7 +391,8 @@ impl Source {
                     .as_array()
                     .context("entries: not a list")?
                     .iter()
-                    .map(|e| e.as_str().map(|s| (s.to_string(), None)))
+                    .enumerate()
+                    .map(|(i, e)| e.as_str().map(|s| (start + i as i64, s.to_string(), None)))
                     .collect::<Option<Vec<_>>>()
                     .context("entries: malformed item")
             }
@@ -378,7 +404,9 @@ impl Source {
             Source::Store(s) => Ok(s.ledger_inclusion_proof(index, size).await?),
             Source::Http { .. } => {
                 let v: Value = self
-                    .get(&format!("/api/v1/audit/proof/inclusion?index={index}&size={size}"))
+                    .get(&format!(
+                        "/api/v1/audit/proof/inclusion?index={index}&size={size}"
+                    ))
                     .await?
                     .json()
                     .await?;
@@ -417,19 +445,22 @@ fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
             Source::Http { .. } => None,
         };
         let mut at = 0i64;
+        let mut written = 0usize;
         while at < size {
             let page = src.entries(at, (at + 10_000).min(size)).await?;
             if page.is_empty() {
                 break;
             }
-            for (entry, leaf) in &page {
+            for (_, entry, leaf) in &page {
                 entries.write_all(entry.as_bytes())?;
                 entries.write_all(b"\n")?;
                 if let Some(l) = leaves.as_mut() {
                     writeln!(l, "{}", leaf.as_deref().unwrap_or("-"))?;
                 }
             }
-            at += page.len() as i64;
+            written += page.len();
+            // Next page after the last index read (a deleted row leaves a gap in seq).
+            at = page.last().map_or(size, |e| e.0 + 1);
         }
         entries.flush()?;
         if let Some(mut l) = leaves {
@@ -452,7 +483,7 @@ fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
         if let Source::Store(s) = &src {
             s.close().await;
         }
-        println!("Exported {at} entries and {} checkpoints to {}", cps.len(), a.out.display());
+        println!("Exported {written} entries and {} checkpoints to {}", cps.len(), a.out.display());
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -491,11 +522,17 @@ struct Damage {
 fn seq_of(entry: &[u8]) -> Option<i64> {
     const KEY: &[u8] = b",\"seq\":";
     let at = entry.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
-    let digits = entry[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = entry[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 || entry.get(at + digits) != Some(&b',') || !entry.starts_with(b"{\"action\":") {
         return None;
     }
-    std::str::from_utf8(&entry[at..at + digits]).ok()?.parse().ok()
+    std::str::from_utf8(&entry[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -527,13 +564,24 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut trusted: Vec<(String, Checkpoint)> = Vec::new();
     for t in &a.trusted {
         let text = std::fs::read(t).with_context(|| format!("reading {}", t.display()))?;
-        let (cp, _) = Checkpoint::open(&text, &keys)
-            .with_context(|| format!("trusted checkpoint {} does not verify with the keys", t.display()))?;
+        let (cp, _) = Checkpoint::open(&text, &keys).with_context(|| {
+            format!(
+                "trusted checkpoint {} does not verify with the keys",
+                t.display()
+            )
+        })?;
         trusted.push((t.display().to_string(), cp));
     }
-    let origins: std::collections::BTreeSet<&str> = cps.iter().chain(&trusted).map(|(_, c)| c.origin.as_str()).collect();
+    let origins: std::collections::BTreeSet<&str> = cps
+        .iter()
+        .chain(&trusted)
+        .map(|(_, c)| c.origin.as_str())
+        .collect();
     if origins.len() > 1 {
-        bail!("checkpoints of different logs (origins {:?}): verify one log at a time", origins);
+        bail!(
+            "checkpoints of different logs (origins {:?}): verify one log at a time",
+            origins
+        );
     }
 
     // Stored leaf hashes, if exported from a data directory.
@@ -544,24 +592,28 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     // One pass: leaf hashes, roots at every checkpoint size.
     let mut wanted: BTreeMap<u64, Vec<(String, Hash)>> = BTreeMap::new();
     for (name, cp) in cps.iter().chain(&trusted) {
-        wanted.entry(cp.size).or_default().push((name.clone(), cp.root));
+        wanted
+            .entry(cp.size)
+            .or_default()
+            .push((name.clone(), cp.root));
     }
     let mut frontier = Frontier::new();
     let mut roots_ok: Vec<u64> = vec![0];
     let mut first_root_bad: Option<(u64, String)> = None;
     let mut first_leaf_bad: Option<u64> = None;
     let mut first_struct: Option<(u64, Option<i64>, &[u8])> = None;
-    let check_root = |size: u64, fr: &Frontier, ok: &mut Vec<u64>, bad: &mut Option<(u64, String)>| {
-        if let Some(list) = wanted.get(&size) {
-            for (name, root) in list {
-                if fr.root() == *root {
-                    ok.push(size);
-                } else if bad.is_none() {
-                    *bad = Some((size, name.clone()));
+    let check_root =
+        |size: u64, fr: &Frontier, ok: &mut Vec<u64>, bad: &mut Option<(u64, String)>| {
+            if let Some(list) = wanted.get(&size) {
+                for (name, root) in list {
+                    if fr.root() == *root {
+                        ok.push(size);
+                    } else if bad.is_none() {
+                        *bad = Some((size, name.clone()));
+                    }
                 }
             }
-        }
-    };
+        };
     check_root(0, &frontier, &mut roots_ok, &mut first_root_bad);
     let mut rest: &[u8] = &data;
     let mut n: u64 = 0;
@@ -591,7 +643,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         rest = next;
     }
     if unterminated {
-        damage.push(Damage { index: n - 1, kind: "truncated entry", detail: "the last line has no newline".into() });
+        damage.push(Damage {
+            index: n - 1,
+            kind: "truncated entry",
+            detail: "the last line has no newline".into(),
+        });
     }
     let max_cp = wanted.keys().next_back().copied().unwrap_or(0);
 
@@ -631,15 +687,34 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(i) = first_leaf_bad {
             if !damage.iter().any(|d| d.index <= i) {
-                let line = data.split(|&b| b == b'\n').nth(i as usize).unwrap_or_default();
-                damage.push(Damage { index: i, kind: "modified entry", detail: format!("its bytes differ from the leaf hash stored when it was appended: {}", clean(&String::from_utf8_lossy(line))) });
+                let line = data
+                    .split(|&b| b == b'\n')
+                    .nth(i as usize)
+                    .unwrap_or_default();
+                damage.push(Damage {
+                    index: i,
+                    kind: "modified entry",
+                    detail: format!(
+                        "its bytes differ from the leaf hash stored when it was appended: {}",
+                        clean(&String::from_utf8_lossy(line))
+                    ),
+                });
             }
         }
         if max_cp > n {
-            damage.push(Damage { index: n, kind: "truncated log", detail: format!("the log has {n} entries but a checkpoint covers {max_cp}") });
+            damage.push(Damage {
+                index: n,
+                kind: "truncated log",
+                detail: format!("the log has {n} entries but a checkpoint covers {max_cp}"),
+            });
         }
         if let Some((size, name)) = &first_root_bad {
-            let lo = roots_ok.iter().copied().filter(|s| s < size).max().unwrap_or(0);
+            let lo = roots_ok
+                .iter()
+                .copied()
+                .filter(|s| s < size)
+                .max()
+                .unwrap_or(0);
             if !damage.iter().any(|d| d.index < *size) {
                 damage.push(Damage {
                     index: lo,
@@ -649,7 +724,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
         for b in &bad_sig {
-            damage.push(Damage { index: n, kind: "bad checkpoint signature", detail: clean(b) });
+            damage.push(Damage {
+                index: n,
+                kind: "bad checkpoint signature",
+                detail: clean(b),
+            });
         }
     }
     damage.sort_by_key(|d| d.index);
@@ -676,12 +755,20 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         )?;
     } else {
         let first = &damage[0];
-        writeln!(out, "DAMAGED: first bad entry index {} ({}): {}", first.index, first.kind, first.detail)?;
+        writeln!(
+            out,
+            "DAMAGED: first bad entry index {} ({}): {}",
+            first.index, first.kind, first.detail
+        )?;
         for d in &damage[1..] {
             writeln!(out, "  also at {} ({}): {}", d.index, d.kind, d.detail)?;
         }
     }
-    Ok(if damage.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if damage.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn memchr(b: u8, s: &[u8]) -> Option<usize> {
@@ -712,9 +799,9 @@ fn prove(a: ProveArgs) -> anyhow::Result<ExitCode> {
             .entries(a.index as i64, a.index as i64 + 1)
             .await?
             .into_iter()
-            .next()
+            .find(|e| e.0 == a.index as i64)
             .context("the entry is missing")?
-            .0;
+            .1;
         let proof = TlogProof {
             extra: Some(entry.into_bytes()),
             index: a.index,
@@ -739,7 +826,10 @@ fn check_proof(a: CheckProofArgs) -> anyhow::Result<ExitCode> {
     };
     match proof.verify(entry.as_deref(), &keys, None) {
         Ok(cp) => {
-            let shown = entry.as_deref().or(proof.extra.as_deref()).unwrap_or_default();
+            let shown = entry
+                .as_deref()
+                .or(proof.extra.as_deref())
+                .unwrap_or_default();
             println!(
                 "OK: entry {} is in {} at tree size {}: {}",
                 proof.index,

@@ -16,8 +16,15 @@ use storage::Store;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(args.next().ok_or("usage: ledger_proof_bench DIR [N] [PROOFS]")?);
-    let n: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10_000_000);
+    let dir = std::path::PathBuf::from(
+        args.next()
+            .ok_or("usage: ledger_proof_bench DIR [N] [PROOFS]")?,
+    );
+    let n: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
     let proofs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000);
     std::fs::create_dir_all(&dir)?;
     let url = Store::sqlite_url(&dir);
@@ -42,7 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         conn.execute("BEGIN").await?;
         for i in 0..n {
-            fr.push_with(leaf_hash(&i.to_be_bytes()), |id, h| rows.push((id.level, id.index, storage::hash_hex(h))));
+            fr.push_with(leaf_hash(&i.to_be_bytes()), |id, h| {
+                rows.push((id.level, id.index, storage::hash_hex(h)))
+            });
             if rows.len() >= 5000 {
                 let sql = flush(&mut rows);
                 conn.execute(sql.as_str()).await?;

@@ -16,11 +16,18 @@ use audit_ledger::{Checkpoint, Frontier, Hash, NodeId, Signer, TreeError};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{lock_counter, now_ms, Result, Store, StorageError};
+use crate::{lock_counter, now_ms, Result, StorageError, Store};
 
 /// The canonical bytes of one event, the ledger's leaf data: canonical JSON with sorted keys
 /// `action, actor, at, body, seq, subject`, `body` being the stored canonical body text.
-pub fn entry_bytes(seq: i64, at: i64, actor: &str, action: &str, subject: &str, body: &str) -> String {
+pub fn entry_bytes(
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    body: &str,
+) -> String {
     let s = |v: &str| serde_json::Value::String(v.to_owned()).to_string();
     format!(
         "{{\"action\":{},\"actor\":{},\"at\":{at},\"body\":{body},\"seq\":{seq},\"subject\":{}}}",
@@ -70,7 +77,11 @@ where
         if i > 0 {
             sql.push_str(" OR ");
         }
-        sql.push_str(&format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2));
+        sql.push_str(&format!(
+            "(level = ${} AND idx = ${})",
+            2 * i + 1,
+            2 * i + 2
+        ));
     }
     let mut q = sqlx::query(&sql);
     for id in ids {
@@ -93,7 +104,11 @@ where
 
 /// Appends the leaf of event `seq` (whose canonical bytes are `entry`) in the caller's
 /// transaction: its leaf hash and every parent it completes.
-pub(crate) async fn append_leaf(tx: &mut Transaction<'static, Any>, seq: i64, entry: &[u8]) -> Result<()> {
+pub(crate) async fn append_leaf(
+    tx: &mut Transaction<'static, Any>,
+    seq: i64,
+    entry: &[u8],
+) -> Result<()> {
     let index = leaf_index(seq)?;
     let ones = index.trailing_ones() as u8;
     let lefts: Vec<NodeId> = (0..ones)
@@ -224,7 +239,9 @@ impl Store {
     /// getter (to learn which), then with the fetched hashes.
     async fn with_nodes<T>(
         &self,
-        f: impl Fn(&mut dyn FnMut(NodeId) -> std::result::Result<Hash, TreeError>) -> std::result::Result<T, TreeError>,
+        f: impl Fn(
+            &mut dyn FnMut(NodeId) -> std::result::Result<Hash, TreeError>,
+        ) -> std::result::Result<T, TreeError>,
     ) -> Result<T> {
         let mut ids = Vec::new();
         f(&mut |id| {
@@ -246,7 +263,8 @@ impl Store {
 
     /// The root hash of the tree of `size` leaves (≤ [`Store::ledger_size`]).
     pub async fn ledger_root(&self, size: u64) -> Result<Hash> {
-        self.with_nodes(|get| audit_ledger::root_hash(size, &mut |id| get(id))).await
+        self.with_nodes(|get| audit_ledger::root_hash(size, &mut |id| get(id)))
+            .await
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves.
@@ -379,11 +397,13 @@ impl Store {
     /// The first checkpoint issued at or after time `at` (Unix ms) whose tree covers every
     /// event up to `at`: the checkpoint an auditor uses for a report as of `at`.
     pub async fn ledger_checkpoint_covering(&self, at: i64) -> Result<Option<StoredCheckpoint>> {
-        let last: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS n FROM events WHERE at <= $1")
-            .bind(at)
-            .fetch_one(&self.read)
-            .await?
-            .try_get("n")?;
+        let last: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS n FROM events WHERE at <= $1",
+        )
+        .bind(at)
+        .fetch_one(&self.read)
+        .await?
+        .try_get("n")?;
         let r = sqlx::query(
             "SELECT size, key_id, root, note, created_at FROM ledger_checkpoints \
              WHERE size >= $1 ORDER BY size, created_at LIMIT 1",
@@ -400,7 +420,9 @@ impl Store {
         let size = self.ledger_size().await?;
         let last = self.last_event_seq().await?;
         if size != last {
-            return Ok(Some(format!("ledger has {size} leaves but there are {last} events")));
+            return Ok(Some(format!(
+                "ledger has {size} leaves but there are {last} events"
+            )));
         }
         let mut frontier = Frontier::new();
         let mut start = 0i64;
@@ -411,7 +433,10 @@ impl Store {
             }
             for e in &page {
                 if e.index != frontier.size() as i64 {
-                    return Ok(Some(format!("event with seq {} is missing", frontier.size() + 1)));
+                    return Ok(Some(format!(
+                        "event with seq {} is missing",
+                        frontier.size() + 1
+                    )));
                 }
                 let leaf = audit_ledger::leaf_hash(e.entry.as_bytes());
                 if e.leaf_hash.as_deref() != Some(hex(&leaf).as_str()) {
@@ -423,7 +448,7 @@ impl Store {
                 }
                 frontier.push(leaf);
             }
-            start += page.len() as i64;
+            start = page.last().map_or(size, |e| e.index + 1);
         }
         let stored = self.ledger_root(size as u64).await?;
         if stored != frontier.root() {

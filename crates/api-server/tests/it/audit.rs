@@ -51,16 +51,21 @@ async fn an_auditor_checks_entries_and_proofs_against_signed_checkpoints() {
         assert_eq!(app.get("/api/v1/devices", &auditor).await.0, 403);
 
         // On demand (admin), then read back by the auditor.
-        let (s, note) = app.post("/api/v1/audit/checkpoint", Some(&app.admin), Value::Null).await;
+        let (s, note) = app
+            .post("/api/v1/audit/checkpoint", Some(&app.admin), Value::Null)
+            .await;
         assert_eq!(s, 200, "{note}");
         let (s, latest) = app.get("/api/v1/audit/checkpoint", &auditor).await;
         assert_eq!(s, 200);
         let latest = latest.as_str().expect("text").to_string();
-        let (cp, _) = Checkpoint::open(latest.as_bytes(), std::slice::from_ref(&verifier)).expect("signed");
+        let (cp, _) =
+            Checkpoint::open(latest.as_bytes(), std::slice::from_ref(&verifier)).expect("signed");
         let n = cp.size;
         assert!(n >= 8, "policy + tokens + 6 enrollments: {n}");
 
-        let (s, e) = app.get(&format!("/api/v1/audit/entries?start=0&end={n}"), &auditor).await;
+        let (s, e) = app
+            .get(&format!("/api/v1/audit/entries?start=0&end={n}"), &auditor)
+            .await;
         assert_eq!(s, 200);
         let entries: Vec<String> = e["entries"]
             .as_array()
@@ -71,11 +76,20 @@ async fn an_auditor_checks_entries_and_proofs_against_signed_checkpoints() {
         assert_eq!(entries.len() as u64, n);
         for (i, entry) in entries.iter().enumerate() {
             let (s, p) = app
-                .get(&format!("/api/v1/audit/proof/inclusion?index={i}&size={n}"), &auditor)
+                .get(
+                    &format!("/api/v1/audit/proof/inclusion?index={i}&size={n}"),
+                    &auditor,
+                )
                 .await;
             assert_eq!(s, 200, "{p}");
-            verify_inclusion(i as u64, n, &leaf_hash(entry.as_bytes()), &hashes(&p), &cp.root)
-                .expect("inclusion");
+            verify_inclusion(
+                i as u64,
+                n,
+                &leaf_hash(entry.as_bytes()),
+                &hashes(&p),
+                &cp.root,
+            )
+            .expect("inclusion");
         }
         // Consistency with every earlier checkpoint the checkpointer signed.
         tokio::time::sleep(Duration::from_millis(600)).await;
@@ -92,25 +106,59 @@ async fn an_auditor_checks_entries_and_proofs_against_signed_checkpoints() {
                 continue;
             }
             let (s, p) = app
-                .get(&format!("/api/v1/audit/proof/consistency?old={}&new={n}", old_cp.size), &auditor)
+                .get(
+                    &format!(
+                        "/api/v1/audit/proof/consistency?old={}&new={n}",
+                        old_cp.size
+                    ),
+                    &auditor,
+                )
                 .await;
             assert_eq!(s, 200);
-            verify_consistency(old_cp.size, n, &old_cp.root, &cp.root, &hashes(&p)).expect("consistent");
+            verify_consistency(old_cp.size, n, &old_cp.root, &cp.root, &hashes(&p))
+                .expect("consistent");
         }
         // The checkpoint directory holds the same notes.
-        let files: Vec<_> = std::fs::read_dir(cpdir.path()).expect("dir").flatten().collect();
+        let files: Vec<_> = std::fs::read_dir(cpdir.path())
+            .expect("dir")
+            .flatten()
+            .collect();
         assert!(!files.is_empty());
         for f in files {
             let text = std::fs::read(f.path()).expect("read");
-            Checkpoint::open(&text, std::slice::from_ref(&verifier)).expect("published note verifies");
+            Checkpoint::open(&text, std::slice::from_ref(&verifier))
+                .expect("published note verifies");
         }
         // Bad requests are 422 or 409, never 500.
-        assert_eq!(app.get("/api/v1/audit/proof/inclusion?index=5&size=5", &auditor).await.0, 422);
         assert_eq!(
-            app.get(&format!("/api/v1/audit/proof/inclusion?index=0&size={}", n + 1_000_000), &auditor).await.0,
+            app.get("/api/v1/audit/proof/inclusion?index=5&size=5", &auditor)
+                .await
+                .0,
+            422
+        );
+        assert_eq!(
+            app.get(
+                &format!(
+                    "/api/v1/audit/proof/inclusion?index=0&size={}",
+                    n + 1_000_000
+                ),
+                &auditor
+            )
+            .await
+            .0,
             409
         );
-        assert_eq!(app.get("/api/v1/audit/proof/consistency?old=0&new=1", &auditor).await.0, 422);
-        assert_eq!(app.get("/api/v1/audit/entries?start=3&end=1", &auditor).await.0, 422);
+        assert_eq!(
+            app.get("/api/v1/audit/proof/consistency?old=0&new=1", &auditor)
+                .await
+                .0,
+            422
+        );
+        assert_eq!(
+            app.get("/api/v1/audit/entries?start=3&end=1", &auditor)
+                .await
+                .0,
+            422
+        );
     }
 }

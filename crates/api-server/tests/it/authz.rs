@@ -86,7 +86,9 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("GET", "/api/v1/assessments") => ("/api/v1/assessments?verdict=review".into(), None),
         ("GET", "/api/v1/assessments/{id}") => ("/api/v1/assessments/asm_missing".into(), None),
         ("GET", "/api/v1/audit/checkpoint") => ("/api/v1/audit/checkpoint".into(), None),
-        ("POST", "/api/v1/audit/checkpoint") => ("/api/v1/audit/checkpoint".into(), Some(json!({}))),
+        ("POST", "/api/v1/audit/checkpoint") => {
+            ("/api/v1/audit/checkpoint".into(), Some(json!({})))
+        }
         ("GET", "/api/v1/audit/checkpoints") => ("/api/v1/audit/checkpoints?from=0".into(), None),
         ("GET", "/api/v1/audit/entries") => ("/api/v1/audit/entries?start=0&end=2".into(), None),
         ("GET", "/api/v1/audit/proof/inclusion") => {

@@ -33,10 +33,17 @@ impl Rng {
 }
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN).args(args).output().expect("run interdict");
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run interdict");
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -60,7 +67,11 @@ async fn enroll(c: &reqwest::Client, base: &str, secret: &str, name: &str) -> u1
 }
 
 fn lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p).expect("read").lines().map(str::to_string).collect()
+    std::fs::read_to_string(p)
+        .expect("read")
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn write_lines(p: &Path, l: &[String]) {
@@ -76,7 +87,10 @@ fn copy_bundle(from: &Path, to: &Path) {
     for f in ["entries.jsonl", "keys.pub", "leaf-hashes.txt"] {
         std::fs::copy(from.join(f), to.join(f)).expect("copy");
     }
-    for e in std::fs::read_dir(from.join("checkpoints")).expect("dir").flatten() {
+    for e in std::fs::read_dir(from.join("checkpoints"))
+        .expect("dir")
+        .flatten()
+    {
         std::fs::copy(e.path(), to.join("checkpoints").join(e.file_name())).expect("copy");
     }
 }
@@ -122,7 +136,15 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
     assert_eq!(key_meta.permissions().mode() & 0o777, 0o600);
     let cpdir = tmp.path().join("published");
     let (mut child, base) = serve_on(
-        &serve_args(&data, &["--checkpoint-every-events", "16", "--checkpoint-dir", cpdir.to_str().expect("utf8")]),
+        &serve_args(
+            &data,
+            &[
+                "--checkpoint-every-events",
+                "16",
+                "--checkpoint-dir",
+                cpdir.to_str().expect("utf8"),
+            ],
+        ),
         "127.0.0.1:0",
     );
     let c = reqwest::Client::new();
@@ -133,7 +155,14 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         "evil\u{202e}gpj.exe".to_string(),
         "x".repeat(64 * 1024),
     ];
-    let (s, v) = call(&c, reqwest::Method::PUT, format!("{base}/api/v1/policy"), &admin, Value::String(CANADA.into())).await;
+    let (s, v) = call(
+        &c,
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/policy"),
+        &admin,
+        Value::String(CANADA.into()),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = call(&c, reqwest::Method::POST, format!("{base}/api/v1/enroll"), "",
         json!({"enroll_secret": secret, "device": {"name": "phone", "platform": "android", "serial": "s",
@@ -151,12 +180,34 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
     let mut sizes = Vec::new();
     for round in 0..4 {
         for i in 0..20 {
-            assert_eq!(enroll(&c, &base, &secret, &format!("d{round}-{i}")).await, 200);
+            assert_eq!(
+                enroll(&c, &base, &secret, &format!("d{round}-{i}")).await,
+                200
+            );
         }
-        let (s, _) = call(&c, reqwest::Method::POST, format!("{base}/api/v1/audit/checkpoint"), &admin, json!({})).await;
+        let (s, _) = call(
+            &c,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/audit/checkpoint"),
+            &admin,
+            json!({}),
+        )
+        .await;
         assert_eq!(s, 200);
-        let (_, v) = call(&c, reqwest::Method::GET, format!("{base}/api/v1/audit/checkpoints?from=0"), &admin, Value::Null).await;
-        sizes = v["checkpoints"].as_array().expect("list").iter().map(|c| c["size"].as_u64().expect("size")).collect();
+        let (_, v) = call(
+            &c,
+            reqwest::Method::GET,
+            format!("{base}/api/v1/audit/checkpoints?from=0"),
+            &admin,
+            Value::Null,
+        )
+        .await;
+        sizes = v["checkpoints"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["size"].as_u64().expect("size"))
+            .collect();
     }
     sizes.sort_unstable();
     sizes.dedup();
@@ -168,10 +219,26 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
             if old == 0 {
                 continue;
             }
-            let (s, v) = call(&c, reqwest::Method::GET, format!("{base}/api/v1/audit/proof/consistency?old={old}&new={new}"), &admin, Value::Null).await;
+            let (s, v) = call(
+                &c,
+                reqwest::Method::GET,
+                format!("{base}/api/v1/audit/proof/consistency?old={old}&new={new}"),
+                &admin,
+                Value::Null,
+            )
+            .await;
             assert_eq!(s, 200, "{v}");
-            let hs: Vec<&str> = v["hashes"].as_array().expect("hashes").iter().map(|h| h.as_str().expect("str")).collect();
-            let hs = if hs.is_empty() { "-".to_string() } else { hs.join(",") };
+            let hs: Vec<&str> = v["hashes"]
+                .as_array()
+                .expect("hashes")
+                .iter()
+                .map(|h| h.as_str().expect("str"))
+                .collect();
+            let hs = if hs.is_empty() {
+                "-".to_string()
+            } else {
+                hs.join(",")
+            };
             consistency.push_str(&format!("{old} {new} {hs}\n"));
         }
     }
@@ -180,7 +247,14 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
 
     // Export while the server runs, then verify in another directory, offline.
     let b1 = tmp.path().join("b1");
-    let (code, out) = run(&["audit", "export", "--data-dir", data.to_str().expect("utf8"), "--out", b1.to_str().expect("utf8")]);
+    let (code, out) = run(&[
+        "audit",
+        "export",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--out",
+        b1.to_str().expect("utf8"),
+    ]);
     assert_eq!(code, 0, "{out}");
     let moved = tmp.path().join("elsewhere");
     copy_bundle(&b1, &moved);
@@ -193,12 +267,30 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
     let mut proofs = Vec::new();
     for index in [0, 1, 2, 3, n / 2, n - 1] {
         let p = tmp.path().join(format!("e{index}.tlog-proof"));
-        let (code, out) = run(&["audit", "prove", "--data-dir", data.to_str().expect("utf8"), "--index", &index.to_string(), "--out", p.to_str().expect("utf8")]);
+        let (code, out) = run(&[
+            "audit",
+            "prove",
+            "--data-dir",
+            data.to_str().expect("utf8"),
+            "--index",
+            &index.to_string(),
+            "--out",
+            p.to_str().expect("utf8"),
+        ]);
         assert_eq!(code, 0, "{out}");
-        let (code, out) = run(&["audit", "check-proof", p.to_str().expect("utf8"), "--key", b1.join("keys.pub").to_str().expect("utf8")]);
+        let (code, out) = run(&[
+            "audit",
+            "check-proof",
+            p.to_str().expect("utf8"),
+            "--key",
+            b1.join("keys.pub").to_str().expect("utf8"),
+        ]);
         assert_eq!(code, 0, "{out}");
         // Terminal output shows hostile entries escaped.
-        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\r'), "{out:?}");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\r'),
+            "{out:?}"
+        );
         proofs.push(p);
     }
     let bad = tmp.path().join("bad.tlog-proof");
@@ -206,26 +298,51 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
     let i = text.find("\nindex ").expect("index line") + 7;
     text.replace_range(i..i + 1, "2");
     std::fs::write(&bad, text).expect("write");
-    let (code, out) = run(&["audit", "check-proof", bad.to_str().expect("utf8"), "--key", b1.join("keys.pub").to_str().expect("utf8")]);
+    let (code, out) = run(&[
+        "audit",
+        "check-proof",
+        bad.to_str().expect("utf8"),
+        "--key",
+        b1.join("keys.pub").to_str().expect("utf8"),
+    ]);
     assert_eq!(code, 1, "{out}");
 
     // Go's checksum-database code accepts every checkpoint and proof.
     if let Some(go) = go_verifier(tmp.path()) {
         let mut cmd = Command::new(go);
-        cmd.arg(b1.join("keys.pub")).arg(&b1).args(&proofs).arg(&cfile);
+        cmd.arg(b1.join("keys.pub"))
+            .arg(&b1)
+            .args(&proofs)
+            .arg(&cfile);
         let out = cmd.output().expect("run go verifier");
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         // And the checkpoints published outside the server.
         let pubdir = tmp.path().join("pubbundle");
         copy_bundle(&b1, &pubdir);
-        for e in std::fs::read_dir(pubdir.join("checkpoints")).expect("dir").flatten() {
+        for e in std::fs::read_dir(pubdir.join("checkpoints"))
+            .expect("dir")
+            .flatten()
+        {
             std::fs::remove_file(e.path()).expect("rm");
         }
         for e in std::fs::read_dir(&cpdir).expect("published").flatten() {
             std::fs::copy(e.path(), pubdir.join("checkpoints").join(e.file_name())).expect("copy");
         }
-        let out = Command::new(tmp.path().join("verify-ledger")).arg(b1.join("keys.pub")).arg(&pubdir).output().expect("go");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(tmp.path().join("verify-ledger"))
+            .arg(b1.join("keys.pub"))
+            .arg(&pubdir)
+            .output()
+            .expect("go");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     // Tampering, class by class, checked against the newest checkpoint of this export.
@@ -235,14 +352,22 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         .map(|e| e.path())
         .max()
         .expect("a checkpoint");
-    let signer = Signer::parse(&std::fs::read_to_string(data.join("ledger.key")).expect("key")).expect("signer");
+    let signer = Signer::parse(&std::fs::read_to_string(data.join("ledger.key")).expect("key"))
+        .expect("signer");
     let entries = lines(&b1.join("entries.jsonl"));
     let leaves = lines(&b1.join("leaf-hashes.txt"));
     let seed = 0x5eed_u64 ^ u64::from(std::process::id());
     let mut rng = Rng(seed | 1);
     let cases = tamper_cases();
     let mut detected = std::collections::BTreeMap::<&str, usize>::new();
-    for class in ["byte", "delete", "swap", "insert", "truncate", "rewrite+resign"] {
+    for class in [
+        "byte",
+        "delete",
+        "swap",
+        "insert",
+        "truncate",
+        "rewrite+resign",
+    ] {
         for case in 0..cases {
             let dir = tmp.path().join(format!("t-{class}-{case}"));
             copy_bundle(&b1, &dir);
@@ -283,18 +408,29 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
                     // hashes, and re-sign every checkpoint with the real key.
                     let from = rng.below(e.len());
                     for (k, item) in e.iter_mut().enumerate().skip(from) {
-                        *item = item.replacen("\"actor\":\"", &format!("\"actor\":\"rewritten{k}-"), 1);
+                        *item =
+                            item.replacen("\"actor\":\"", &format!("\"actor\":\"rewritten{k}-"), 1);
                     }
-                    l = e.iter().map(|x| audit_ledger_hex(&leaf_hash(x.as_bytes()))).collect();
-                    for f in std::fs::read_dir(dir.join("checkpoints")).expect("dir").flatten() {
+                    l = e
+                        .iter()
+                        .map(|x| audit_ledger_hex(&leaf_hash(x.as_bytes())))
+                        .collect();
+                    for f in std::fs::read_dir(dir.join("checkpoints"))
+                        .expect("dir")
+                        .flatten()
+                    {
                         let text = std::fs::read(f.path()).expect("read");
                         let (cp, _) = Checkpoint::open(&text, &[signer.verifier()]).expect("open");
                         let mut fr = Frontier::new();
                         for x in &e[..cp.size as usize] {
                             fr.push(leaf_hash(x.as_bytes()));
                         }
-                        let forged = Checkpoint { root: fr.root(), ..cp };
-                        std::fs::write(f.path(), forged.sign(&signer).expect("sign")).expect("write");
+                        let forged = Checkpoint {
+                            root: fr.root(),
+                            ..cp
+                        };
+                        std::fs::write(f.path(), forged.sign(&signer).expect("sign"))
+                            .expect("write");
                     }
                 }
             }
@@ -308,13 +444,19 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
                 trusted.to_str().expect("utf8"),
             ]);
             assert!(code == 0 || code == 1, "{class}: exit {code}: {out}");
-            assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out:?}");
+            assert!(
+                !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+                "{out:?}"
+            );
             if code == 1 {
                 assert!(out.starts_with("DAMAGED: first bad entry index "), "{out}");
                 *detected.entry(class).or_default() += 1;
             } else {
                 // Only a no-op edit may pass (e.g. swapping two identical lines).
-                assert_eq!(e, entries, "{class} case {case} (seed {seed:#x}) not detected: {out}");
+                assert_eq!(
+                    e, entries,
+                    "{class} case {case} (seed {seed:#x}) not detected: {out}"
+                );
             }
             std::fs::remove_dir_all(&dir).expect("rm");
         }
@@ -334,11 +476,27 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         .expect("sqlite3");
     assert!(st.success());
     let b2 = tmp.path().join("b2");
-    let (code, out) = run(&["audit", "export", "--data-dir", data.to_str().expect("utf8"), "--out", b2.to_str().expect("utf8")]);
+    let (code, out) = run(&[
+        "audit",
+        "export",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--out",
+        b2.to_str().expect("utf8"),
+    ]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(&["audit", "verify", b2.to_str().expect("utf8"), "--trusted", trusted.to_str().expect("utf8")]);
+    let (code, out) = run(&[
+        "audit",
+        "verify",
+        b2.to_str().expect("utf8"),
+        "--trusted",
+        trusted.to_str().expect("utf8"),
+    ]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.starts_with("DAMAGED: first bad entry index 6 (modified entry)"), "{out}");
+    assert!(
+        out.starts_with("DAMAGED: first bad entry index 6 (modified entry)"),
+        "{out}"
+    );
 }
 
 fn audit_ledger_hex(h: &[u8; 32]) -> String {
@@ -392,7 +550,10 @@ async fn kill_9_never_separates_an_event_from_its_leaf() {
         let counts = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let f: Vec<&str> = counts.split(' ').collect();
         assert_eq!(f.len(), 4, "{counts}");
-        assert!(f.iter().all(|x| *x == f[0]), "round {round}: events, max seq, leaves, max leaf+1 = {counts}");
+        assert!(
+            f.iter().all(|x| *x == f[0]),
+            "round {round}: events, max seq, leaves, max leaf+1 = {counts}"
+        );
     }
     let st = api_server::storage::Store::connect(&api_server::storage::Store::sqlite_url(&data))
         .await
