@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         let h = leaf_hash(e.as_bytes());
         writeln!(leaves, "{}", storage::hash_hex(&h))?;
         fr.push(h);
-        if fr.size() % 10_000 == 0 {
+        if fr.size().is_multiple_of(10_000) {
             checkpoint(&fr)?;
         }
     }
