@@ -563,3 +563,95 @@ async fn kill_9_never_separates_an_event_from_its_leaf() {
     assert_eq!(st.ledger_size().await.expect("size"), events);
     assert_eq!(st.ledger_self_check().await.expect("check"), None);
 }
+
+/// Rotating the signing key keeps the old checkpoints verifiable by their key id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_keys_keep_old_checkpoints_verifiable() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let store = vec!["--data-dir".to_string(), data.display().to_string()];
+    let (admin, secret) = init(&store);
+    let c = reqwest::Client::new();
+    let mut key_ids = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            let (code, out) = run(&[
+                "audit",
+                "rotate-key",
+                "--data-dir",
+                data.to_str().expect("utf8"),
+            ]);
+            assert_eq!(code, 0, "{out}");
+            let mode = std::fs::metadata(data.join("ledger.key"))
+                .expect("key")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (mut child, base) = serve_on(&store, "127.0.0.1:0");
+        for i in 0..3 {
+            assert_eq!(
+                enroll(&c, &base, &secret, &format!("r{round}-{i}")).await,
+                200
+            );
+        }
+        let (s, _) = call(
+            &c,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/audit/checkpoint"),
+            &admin,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (_, v) = call(
+            &c,
+            reqwest::Method::GET,
+            format!("{base}/api/v1/audit/checkpoints?from=0"),
+            &admin,
+            Value::Null,
+        )
+        .await;
+        key_ids = v["checkpoints"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["key_id"].as_str().expect("id").to_string())
+            .collect();
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+    key_ids.dedup();
+    assert_eq!(key_ids.len(), 2, "{key_ids:?}");
+    assert_eq!(lines(&data.join("ledger.pub")).len(), 2);
+    let b = tmp.path().join("b");
+    let (code, out) = run(&[
+        "audit",
+        "export",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--out",
+        b.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["audit", "verify", b.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 checkpoints"), "{out}");
+    // With only the new key, the old checkpoint is not verifiable: verify says so.
+    let only_new = tmp.path().join("new.pub");
+    std::fs::write(
+        &only_new,
+        format!("{}\n", lines(&data.join("ledger.pub"))[1]),
+    )
+    .expect("write");
+    let (code, out) = run(&[
+        "audit",
+        "verify",
+        b.to_str().expect("utf8"),
+        "--key",
+        only_new.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad checkpoint signature"), "{out}");
+}
