@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=(aapt zipalign apksigner openjdk-17-jdk-headless libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql clang-14 lld-14 llvm-14
-      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl nodejs npm)
+      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl nodejs npm golang-go golang-golang-x-mod-dev)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

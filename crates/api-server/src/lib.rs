@@ -13,6 +13,7 @@
 
 mod accounts;
 mod assessments;
+mod audit;
 mod auth;
 mod cache;
 mod checkin;
@@ -40,6 +41,7 @@ use serde::Serialize;
 use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
+pub use audit::LedgerConfig;
 pub use checkin::{inventory_hash, ActivePolicy};
 pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
@@ -108,6 +110,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// Single sign-on (OpenID Connect); none: local sign-in only.
     pub sso: Option<OidcConfig>,
+    /// Checkpoint signing for the audit ledger (none: checkpoints are not signed).
+    pub ledger: Option<LedgerConfig>,
 }
 
 impl Default for Config {
@@ -126,6 +130,7 @@ impl Default for Config {
             time_zone: storage::Zone::utc(),
             session: SessionConfig::default(),
             sso: None,
+            ledger: None,
         }
     }
 }
@@ -179,7 +184,7 @@ impl AppState {
 pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
     use handlers as h;
     use Access::{Device, EnrollSecret, Public};
-    use Role::{Admin, Analyst, Approver, Viewer};
+    use Role::{Admin, Analyst, Approver, Auditor, Viewer};
     let r = |method: Method, path: &'static str, access: Access, mr: MethodRouter<AppState>| {
         (
             RouteInfo {
@@ -471,6 +476,42 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Access::Role(Viewer),
             get(assessments::get_one),
         ),
+        r(
+            Method::GET,
+            "/api/v1/audit/checkpoint",
+            Access::Role(Auditor),
+            get(audit::latest),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/audit/checkpoint",
+            Access::Role(Admin),
+            post(audit::sign),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/checkpoints",
+            Access::Role(Auditor),
+            get(audit::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/entries",
+            Access::Role(Auditor),
+            get(audit::entries),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/proof/inclusion",
+            Access::Role(Auditor),
+            get(audit::inclusion),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/proof/consistency",
+            Access::Role(Auditor),
+            get(audit::consistency),
+        ),
     ]
 }
 
@@ -589,6 +630,11 @@ impl Server {
             last_seq,
             state.config.follow_interval,
         ));
+        let checkpointer = state
+            .config
+            .ledger
+            .clone()
+            .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state);
         let task = tokio::spawn(async move {
@@ -607,6 +653,10 @@ impl Server {
             // follower, and the writer drains and exits.
             follower.abort();
             let _ = follower.await;
+            if let Some(c) = checkpointer {
+                c.abort();
+                let _ = c.await;
+            }
             let _ = writer_task.await;
             res
         });

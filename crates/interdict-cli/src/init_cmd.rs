@@ -65,16 +65,37 @@ pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
             .set_meta("initialized_at", &storage::now_ms().to_string())
             .await?;
         store.close().await;
+        // The checkpoint signing key lives in the data directory (with --database, only if
+        // that directory exists: it is then the server's key directory).
+        let vkey = if args.store.database.is_none() || args.store.data_dir.is_dir() {
+            Some(crate::audit_cmd::ensure_key(&args.store.data_dir)?)
+        } else {
+            None
+        };
         if args.json {
             println!(
                 "{}",
-                serde_json::json!({"admin_token": admin, "enroll_secret": secret})
+                serde_json::json!({"admin_token": admin, "enroll_secret": secret, "ledger_verifier_key": vkey})
             );
         } else {
             println!("Initialized the data store.");
             println!();
             println!("Admin token (shown once; keep it secret):\n  {admin}");
             println!("Enrollment secret (give it to your devices):\n  {secret}");
+            match &vkey {
+                Some(vkey) => {
+                    println!(
+                        "Audit ledger verifier key (publish it; auditors check checkpoints with it):\n  {vkey}"
+                    );
+                    println!(
+                        "  (signing key: {}, mode 0600)",
+                        args.store.data_dir.join(crate::audit_cmd::KEY_FILE).display()
+                    );
+                }
+                None => println!(
+                    "No audit checkpoint key: create --data-dir DIR and run init with it to have one."
+                ),
+            }
             println!();
             println!("Create the first admin user (a person who signs in; the admin token above is");
             println!("for scripts, and can be revoked with `interdict token revoke` once you have one):");

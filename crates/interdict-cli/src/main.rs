@@ -6,6 +6,7 @@
 mod agent_cmd;
 mod assess_cmd;
 mod assess_ipa;
+mod audit_cmd;
 mod html;
 mod init_cmd;
 mod intel_cmd;
@@ -102,7 +103,8 @@ enum Command {
     /// 4 the database cannot be read at start-up.
     #[command(verbatim_doc_comment)]
     Serve(serve_cmd::ServeArgs),
-    /// Manage API tokens (roles: viewer < analyst < approver < admin).
+    /// Manage API tokens (roles: auditor < viewer < analyst < approver < admin; auditor reads
+    /// only the audit ledger and reports).
     ///
     /// Examples:
     ///   interdict token create --user usr_... --role viewer --name dashboard
@@ -166,6 +168,21 @@ enum Command {
         #[command(subcommand)]
         cmd: intel_cmd::IntelCmd,
     },
+    /// Prove what happened: export the Merkle audit ledger, verify it offline, prove one event.
+    ///
+    /// Every event is a leaf of an RFC 9162 Merkle tree; the server signs checkpoints
+    /// (C2SP signed notes, Ed25519) with the key `interdict init` created.
+    ///
+    /// Examples:
+    ///   interdict audit export --data-dir interdict-data --out bundle/
+    ///   interdict audit verify bundle/ --trusted earlier.checkpoint
+    ///   interdict audit prove --index 41 --out event-41.tlog-proof
+    ///   interdict audit check-proof event-41.tlog-proof --key interdict-data/ledger.pub
+    #[command(verbatim_doc_comment)]
+    Audit {
+        #[command(subcommand)]
+        cmd: audit_cmd::AuditCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,6 +199,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Intel { cmd } => intel_cmd::run(cmd),
+        Command::Audit { cmd } => audit_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

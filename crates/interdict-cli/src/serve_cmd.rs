@@ -40,6 +40,16 @@ pub(crate) struct ServeArgs {
     /// docs/operations.md.
     #[arg(long, value_name = "server.toml")]
     config: Option<std::path::PathBuf>,
+    /// Also write every signed audit checkpoint to this directory (e.g. a git work tree or a
+    /// mount outside the server's control).
+    #[arg(long)]
+    checkpoint_dir: Option<std::path::PathBuf>,
+    /// Sign an audit checkpoint after this many new events.
+    #[arg(long, default_value_t = 10_000)]
+    checkpoint_every_events: u64,
+    /// Sign an audit checkpoint at most this many seconds after a new event.
+    #[arg(long, default_value_t = 60)]
+    checkpoint_every_secs: u64,
 }
 
 /// `--log-format`.
@@ -157,12 +167,28 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let store = args.store.open().await?;
         let backend = store.backend();
+        let key_path = args.store.data_dir.join(crate::audit_cmd::KEY_FILE);
+        let ledger = if key_path.exists() {
+            let mut l = api_server::LedgerConfig::new(crate::audit_cmd::load_signer(&args.store.data_dir)?);
+            l.every_events = args.checkpoint_every_events.max(1);
+            l.every = std::time::Duration::from_secs(args.checkpoint_every_secs.max(1));
+            l.checkpoint_dir = args.checkpoint_dir.clone();
+            Some(l)
+        } else {
+            eprintln!(
+                "interdict: warning: no {} in {}: audit checkpoints will not be signed (run `interdict init`)",
+                crate::audit_cmd::KEY_FILE,
+                args.store.data_dir.display()
+            );
+            None
+        };
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
             time_zone: args.time_zone,
             max_policy_bytes: args.max_policy_bytes,
             max_policy_rules: args.max_policy_rules,
             sso,
+            ledger,
             ..api_server::Config::default()
         };
         let server =

@@ -21,6 +21,7 @@ mod canonical;
 mod days;
 mod findings;
 mod intel;
+mod ledger;
 mod migrate;
 mod probe;
 mod quotas;
@@ -51,6 +52,7 @@ pub use password::{
     check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
 };
+pub use ledger::{entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,
@@ -99,6 +101,8 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Reads the audit ledger and compliance reports only (an outside auditor).
+    Auditor,
     /// Reads everything.
     Viewer,
     /// Also requests exceptions and uploads assessments.
@@ -113,6 +117,7 @@ impl Role {
     /// Lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Auditor => "auditor",
             Role::Viewer => "viewer",
             Role::Analyst => "analyst",
             Role::Approver => "approver",
@@ -125,12 +130,13 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "auditor" => Ok(Role::Auditor),
             "viewer" => Ok(Role::Viewer),
             "analyst" => Ok(Role::Analyst),
             "approver" => Ok(Role::Approver),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role {other:?} (viewer, analyst, approver, admin)"
+                "unknown role {other:?} (auditor, viewer, analyst, approver, admin)"
             )),
         }
     }
@@ -487,6 +493,8 @@ impl Store {
         migrate::run(&store.write, backend).await?;
         store.check_durability().await?;
         store.probe_write().await?;
+        // Events written before the ledger existed get their leaves now.
+        store.ledger_backfill().await?;
         Ok(store)
     }
 
@@ -1423,6 +1431,7 @@ async fn append_event(
     .fetch_one(&mut **tx)
     .await?;
     let seq: i64 = row.try_get(0)?;
+    let body = canonical_json(&body);
     sqlx::query(
         "INSERT INTO events (seq, at, actor, action, subject, body) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -1431,9 +1440,12 @@ async fn append_event(
     .bind(actor)
     .bind(action)
     .bind(subject)
-    .bind(canonical_json(&body))
+    .bind(&body)
     .execute(&mut **tx)
     .await?;
+    // The ledger leaf in the same transaction: no event without its leaf.
+    let entry = ledger::entry_bytes(seq, at, actor, action, subject, &body);
+    ledger::append_leaf(tx, seq, entry.as_bytes()).await?;
     Ok(seq)
 }
 

@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_users_sessions.sql"),
     ),
     (
+        5,
+        "ledger",
+        include_str!("../migrations/sqlite/0005_ledger.sql"),
+    ),
+    (
         6,
         "intel",
         include_str!("../migrations/sqlite/0006_intel.sql"),
@@ -42,6 +47,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "users_sessions",
         include_str!("../migrations/postgres/0004_users_sessions.sql"),
+    ),
+    (
+        5,
+        "ledger",
+        include_str!("../migrations/postgres/0005_ledger.sql"),
     ),
     (
         6,

@@ -127,6 +127,18 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("POST", "/api/v1/intel") => ("/api/v1/intel".into(), Some(json!("not intel"))),
         ("GET", "/api/v1/intel/matches") => ("/api/v1/intel/matches".into(), None),
         ("GET", "/api/v1/export/network/{format}") => ("/api/v1/export/network/rpz".into(), None),
+        ("GET", "/api/v1/audit/checkpoint") => ("/api/v1/audit/checkpoint".into(), None),
+        ("POST", "/api/v1/audit/checkpoint") => {
+            ("/api/v1/audit/checkpoint".into(), Some(json!({})))
+        }
+        ("GET", "/api/v1/audit/checkpoints") => ("/api/v1/audit/checkpoints?from=0".into(), None),
+        ("GET", "/api/v1/audit/entries") => ("/api/v1/audit/entries?start=0&end=2".into(), None),
+        ("GET", "/api/v1/audit/proof/inclusion") => {
+            ("/api/v1/audit/proof/inclusion?index=0&size=2".into(), None)
+        }
+        ("GET", "/api/v1/audit/proof/consistency") => {
+            ("/api/v1/audit/proof/consistency?old=1&new=2".into(), None)
+        }
         _ => return None,
     })
 }
@@ -143,7 +155,8 @@ const SIGNER_PASSWORD: &str = "matrix signer passphrase";
 
 fn weaker(r: Role) -> Option<Role> {
     match r {
-        Role::Viewer => None,
+        Role::Auditor => None,
+        Role::Viewer => Some(Role::Auditor),
         Role::Analyst => Some(Role::Viewer),
         Role::Approver => Some(Role::Analyst),
         Role::Admin => Some(Role::Approver),

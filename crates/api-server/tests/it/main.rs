@@ -5,6 +5,7 @@
 mod accounts;
 mod assessments;
 mod assessments_ipa;
+mod audit;
 mod authz;
 mod compliance;
 mod flows;

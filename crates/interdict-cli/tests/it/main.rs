@@ -4,6 +4,7 @@ mod assess;
 mod assess_ipa;
 mod net;
 mod logs;
+mod audit;
 mod policy;
 mod serve;
 mod support;
