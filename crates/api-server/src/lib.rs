@@ -22,9 +22,9 @@ mod fields;
 mod follow;
 mod handlers;
 mod intel;
+pub mod oidc;
 mod policy_job;
 mod request_id;
-pub mod oidc;
 mod session;
 mod writer;
 

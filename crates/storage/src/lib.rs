@@ -23,9 +23,9 @@ mod findings;
 mod intel;
 mod ledger;
 mod migrate;
+mod password;
 mod probe;
 mod quotas;
-mod password;
 mod secret;
 mod users;
 
@@ -47,12 +47,12 @@ pub use findings::{
     StoredActionResult, MAX_SERIES_POINTS,
 };
 pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
-pub use probe::create_data_dir;
+pub use ledger::{entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE};
 pub use password::{
     check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
 };
-pub use ledger::{entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE};
+pub use probe::create_data_dir;
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,

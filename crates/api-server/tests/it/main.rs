@@ -9,8 +9,8 @@ mod audit;
 mod authz;
 mod compliance;
 mod flows;
-mod intel;
 mod harden;
+mod intel;
 mod sso;
 
 use std::net::SocketAddr;
