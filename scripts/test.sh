@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=(aapt zipalign apksigner openjdk-17-jdk-headless libsmali-java android-framework-res dexdump sqlite3 python3 openssl unzip zip chromium postgresql clang-14 lld-14 llvm-14
-      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl nodejs npm golang-go golang-golang-x-mod-dev)
+      bind9 bind9-utils bind9-dnsutils unbound dnsmasq-base squid curl golang-go golang-golang-x-mod-dev)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm for the OpenID provider of the SSO tests: Debian's, unless a Node.js with its
+# own npm (e.g. NodeSource's, which conflicts with Debian's npm package) is already there.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
