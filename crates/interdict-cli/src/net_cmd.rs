@@ -21,9 +21,12 @@ pub(crate) struct NetExportArgs {
     /// Extra never-block entries (`tree:NAME # reason` / `suffix:NAME # reason` lines), added to the shipped list. Repeatable.
     #[arg(long, value_name = "FILE")]
     never_block: Vec<PathBuf>,
-    /// Assessment reports (`interdict assess --format json|jsonl`) whose hosts rules with `include_assessed_endpoints` block. Repeatable.
+    /// Assessment reports (`interdict assess --format json|jsonl`), repeatable. Network exports:
+    /// rules with `include_assessed_endpoints` also block the hosts these reports found. MDM
+    /// exports: a rule matching an assessed IPA's Team ID or main bundle id is exported as every
+    /// bundle id the IPA contains (app and extensions).
     #[arg(long, value_name = "FILE")]
-    assessments: Vec<PathBuf>,
+    pub(crate) assessments: Vec<PathBuf>,
     /// Print what was kept, removed (never-block) and collapsed as JSON on stderr instead of text.
     #[arg(long)]
     report_json: bool,

@@ -181,10 +181,6 @@ pub(crate) enum PolicyCmd {
         /// osquery: detection queries (a row per prohibited app) instead of Fleet pass/fail queries.
         #[arg(long)]
         osquery_detect: bool,
-        /// Reports of assessed IPAs (`interdict assess --format json|jsonl`): a rule matching an IPA's Team ID
-        /// or main bundle id is exported as every bundle id the IPA contains (app and extensions). Repeatable.
-        #[arg(long, value_name = "FILE")]
-        assessments: Vec<PathBuf>,
         #[command(flatten)]
         net: crate::net_cmd::NetExportArgs,
     },
@@ -427,7 +423,6 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             at,
             amapi_wipe_after_days,
             osquery_detect,
-            assessments,
             net,
         } => {
             let at_date = at.as_deref().map(Date::parse).transpose().context("--at")?;
@@ -466,7 +461,7 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 at: at_date,
                 amapi_wipe_after_days,
                 osquery_detect,
-                assessed_apps: assessed_apps(&assessments)?,
+                assessed_apps: assessed_apps(&net.assessments)?,
             };
             let e = app_policy::export(&p, target, &opts)?;
             for w in &e.warnings {

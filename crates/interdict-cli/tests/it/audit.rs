@@ -148,12 +148,13 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         "127.0.0.1:0",
     );
     let c = reqwest::Client::new();
-    // Hostile strings are data: CR/LF, ANSI escapes, a right-to-left override, 64 KB.
+    // Hostile strings are data: CR/LF, ANSI escapes, a right-to-left override, the longest
+    // justification the server takes (4 KiB; a 64 KiB one is refused below, nothing stored).
     let hostile = [
         "line1\r\nFAKE: OK all verified".to_string(),
         "\u{1b}[2J\u{1b}[31mred".to_string(),
         "evil\u{202e}gpj.exe".to_string(),
-        "x".repeat(64 * 1024),
+        "x".repeat(4096),
     ];
     let (s, v) = call(
         &c,
@@ -177,6 +178,10 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
             json!({"device_id": device, "rule": "ca-2023-10-wechat", "justification": h, "expires": "2999-01-01"})).await;
         assert_eq!(s, 200, "{v}");
     }
+    let (s, v) = call(&c, reqwest::Method::POST, format!("{base}/api/v1/exceptions"), &admin,
+        json!({"device_id": device, "rule": "ca-2023-10-wechat", "justification": "x".repeat(64 * 1024),
+               "expires": "2999-01-01"})).await;
+    assert_eq!(s, 422, "{v}");
     let mut sizes = Vec::new();
     for round in 0..4 {
         for i in 0..20 {
