@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(aapt zipalign apksigner libsmali-java android-framework-res python3 curl)
+need=(aapt zipalign apksigner libsmali-java android-framework-res python3 curl sqlite3)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -56,3 +56,20 @@ echo "==> fleet compliance"
 curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/compliance"; echo
 echo "==> who holds WeChat under ca-2023-10-wechat, since when, by which deadline"
 curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/rules/ca-2023-10-wechat/exposure"; echo
+
+echo
+echo "==> prove: sign a checkpoint of the audit ledger, export it, verify the copy offline"
+curl -fsS -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d '{}' \
+  "$url/api/v1/audit/checkpoint"; echo
+"$bin" audit export --data-dir "$data/interdict-data" --out "$data/bundle"
+cp -r "$data/bundle" "$data/auditor-copy"
+"$bin" audit verify "$data/auditor-copy"
+if command -v sqlite3 >/dev/null; then
+  echo "==> tamper: rewrite who published the policy (events.seq 2) with sqlite3, export again, verify"
+  sqlite3 "$data/interdict-data/interdict.db" "UPDATE events SET actor = 'mallory' WHERE seq = 2"
+  "$bin" audit export --data-dir "$data/interdict-data" --out "$data/bundle-2"
+  if "$bin" audit verify --trusted "$data/auditor-copy/checkpoints/$(ls "$data/auditor-copy/checkpoints" | tail -n1)" "$data/bundle-2"; then
+    echo "demo: the edit went unnoticed" >&2; exit 1
+  fi
+  echo "==> audit verify named the edited event (exit 1 above is the expected result)"
+fi

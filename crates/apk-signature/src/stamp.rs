@@ -260,7 +260,7 @@ pub(crate) fn verify(
     };
     out.cert = Some(cert.info());
     let actual = Sha256::digest(parsed.cert);
-    if actual.as_slice() != expected {
+    if actual[..] != *expected {
         out.issues.push(Issue::new(
             "SOURCE_STAMP_CERTIFICATE_MISMATCH_BETWEEN_SIGNATURE_BLOCK_AND_APK",
             format!(
