@@ -96,6 +96,21 @@ async fn audit_report_is_the_same_file_every_time() {
     .await;
     assert_eq!(s, 200);
     let t2 = storage::rfc3339_ms(instant().await);
+    // Through the running server: the same bytes the data directory gives below.
+    let f0 = tmp.path().join("r0.json");
+    let (code, _, err) = run(&[
+        "audit",
+        "report",
+        "--server",
+        &base,
+        "--token",
+        &admin,
+        "--at",
+        &t1,
+        "--out",
+        &f0.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
     child.kill().expect("kill serve");
     child.wait().expect("wait");
 
@@ -110,6 +125,11 @@ async fn audit_report_is_the_same_file_every_time() {
     assert_eq!(code, 0, "{err}");
     let b1 = std::fs::read(&f1).expect("r1");
     assert_eq!(b1, std::fs::read(&f2).expect("r2"), "same --at, same bytes");
+    assert_eq!(
+        b1,
+        std::fs::read(&f0).expect("r0"),
+        "server and data directory agree"
+    );
     let sha = storage::sha256_hex(&b1);
     assert!(err.contains(&sha), "{err}");
     let r1: Value = serde_json::from_slice(&b1).expect("json");
@@ -153,16 +173,22 @@ async fn audit_report_is_the_same_file_every_time() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["action"] == "report.issued")
         .collect();
-    assert_eq!(issued.len(), 5, "three JSON and two HTML issues");
+    assert_eq!(
+        issued.len(),
+        6,
+        "one by the server, three JSON and two HTML by the CLI"
+    );
     let body = |e: &Value| -> Value {
         match &e["body"] {
             Value::String(s) => serde_json::from_str(s).expect("body"),
             other => other.clone(),
         }
     };
-    assert_eq!(body(&issued[0])["sha256"], sha.as_str());
-    assert_eq!(body(&issued[1])["sha256"], sha.as_str());
-    assert_eq!(issued[0]["actor"], "cli");
+    for e in &issued[..3] {
+        assert_eq!(body(e)["sha256"], sha.as_str());
+    }
+    assert_ne!(issued[0]["actor"], "cli");
+    assert_eq!(issued[1]["actor"], "cli");
 
     // Refused: malformed, future.
     let (code, err) = report(&data, "last tuesday", &[], &f3);
