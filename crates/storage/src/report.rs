@@ -32,6 +32,9 @@ pub const STALE_AFTER_DAYS: i64 = 7;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Events read per page of the replay.
+const REPLAY_PAGE: i64 = 5000;
+
 /// The compliance state as of one instant, rebuilt from the events recorded up to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComplianceReport {
@@ -374,110 +377,123 @@ impl Store {
         }
         let day = Date::from_days_since_epoch(at_ms.div_euclid(DAY_MS));
         let day_s = day.to_string();
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, action, subject, \
-             CASE WHEN action = 'device.inventory_changed' THEN '{}' ELSE body END AS body \
-             FROM events WHERE at <= $1 AND (action LIKE 'device.%' \
-             OR action LIKE 'exception.%' OR action = 'policy.published') ORDER BY seq",
-        )
-        .bind(at_ms)
-        .fetch_all(&self.read)
-        .await?;
         let mut devices: BTreeMap<String, DeviceState> = BTreeMap::new();
         let mut open: BTreeMap<(String, String, String), OpenFinding> = BTreeMap::new();
         let mut excs: BTreeMap<String, ServerException> = BTreeMap::new();
         let mut policy: Option<(i64, i64, String)> = None;
-        for r in &rows {
-            let at: i64 = r.try_get("at")?;
-            let actor: String = r.try_get("actor")?;
-            let action: String = r.try_get("action")?;
-            let subject: String = r.try_get("subject")?;
-            let body: String = r.try_get("body")?;
-            let body: Value =
-                serde_json::from_str(&body).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            if let Some(d) = devices.get_mut(&subject) {
-                d.last_activity = d.last_activity.max(at);
-            }
-            match action.as_str() {
-                "device.enrolled" => {
-                    let after = &body["after"];
-                    let mut groups: Vec<String> = after["groups"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|g| g.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    groups.sort();
-                    groups.dedup();
-                    devices.insert(
-                        subject,
-                        DeviceState {
-                            name: text(after, "name"),
-                            platform: text(after, "platform"),
-                            ownership: text(after, "ownership"),
-                            groups,
-                            enrolled_at: at,
-                            last_activity: at,
-                        },
-                    );
+        // One pass in seq order, a page at a time: memory in the size of the state, not of
+        // the history.
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, subject, \
+                 CASE WHEN action = 'device.inventory_changed' THEN '{}' ELSE body END AS body \
+                 FROM events WHERE seq > $1 AND at <= $2 AND (action LIKE 'device.%' \
+                 OR action LIKE 'exception.%' OR action = 'policy.published') \
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(after)
+            .bind(at_ms)
+            .bind(REPLAY_PAGE)
+            .fetch_all(&self.read)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get("seq")?;
+            for r in &rows {
+                let at: i64 = r.try_get("at")?;
+                let actor: String = r.try_get("actor")?;
+                let action: String = r.try_get("action")?;
+                let subject: String = r.try_get("subject")?;
+                let body: String = r.try_get("body")?;
+                let body: Value = serde_json::from_str(&body)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                if let Some(d) = devices.get_mut(&subject) {
+                    d.last_activity = d.last_activity.max(at);
                 }
-                "device.revoked" => {
-                    devices.remove(&subject);
-                    open.retain(|(d, _, _), _| *d != subject);
-                }
-                "device.findings_changed" => {
-                    for f in body["opened"].as_array().into_iter().flatten() {
-                        open.insert(
-                            (subject.clone(), text(f, "rule"), text(f, "app_id")),
-                            OpenFinding {
-                                opened_at: at,
-                                status: text(f, "status"),
+                match action.as_str() {
+                    "device.enrolled" => {
+                        let after = &body["after"];
+                        let mut groups: Vec<String> = after["groups"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|g| g.as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        groups.sort();
+                        groups.dedup();
+                        devices.insert(
+                            subject,
+                            DeviceState {
+                                name: text(after, "name"),
+                                platform: text(after, "platform"),
+                                ownership: text(after, "ownership"),
+                                groups,
+                                enrolled_at: at,
+                                last_activity: at,
                             },
                         );
                     }
-                    for f in body["changed"].as_array().into_iter().flatten() {
-                        let key = (subject.clone(), text(f, "rule"), text(f, "app_id"));
-                        if let Some(o) = open.get_mut(&key) {
-                            o.status = text(f, "after");
+                    "device.revoked" => {
+                        devices.remove(&subject);
+                        open.retain(|(d, _, _), _| *d != subject);
+                    }
+                    "device.findings_changed" => {
+                        for f in body["opened"].as_array().into_iter().flatten() {
+                            open.insert(
+                                (subject.clone(), text(f, "rule"), text(f, "app_id")),
+                                OpenFinding {
+                                    opened_at: at,
+                                    status: text(f, "status"),
+                                },
+                            );
+                        }
+                        for f in body["changed"].as_array().into_iter().flatten() {
+                            let key = (subject.clone(), text(f, "rule"), text(f, "app_id"));
+                            if let Some(o) = open.get_mut(&key) {
+                                o.status = text(f, "after");
+                            }
+                        }
+                        for f in body["resolved"].as_array().into_iter().flatten() {
+                            open.remove(&(subject.clone(), text(f, "rule"), text(f, "app_id")));
                         }
                     }
-                    for f in body["resolved"].as_array().into_iter().flatten() {
-                        open.remove(&(subject.clone(), text(f, "rule"), text(f, "app_id")));
+                    "exception.requested" => {
+                        let a = &body["after"];
+                        excs.insert(
+                            subject.clone(),
+                            ServerException {
+                                id: subject,
+                                device_id: text(a, "device_id"),
+                                rule: text(a, "rule"),
+                                app_id: a["app_id"].as_str().map(str::to_string),
+                                justification: text(a, "justification"),
+                                expires: text(a, "expires"),
+                                requested_by: text(a, "requested_by"),
+                                status: "requested".into(),
+                                decided_by: None,
+                                decided_at: None,
+                            },
+                        );
                     }
-                }
-                "exception.requested" => {
-                    let a = &body["after"];
-                    excs.insert(
-                        subject.clone(),
-                        ServerException {
-                            id: subject,
-                            device_id: text(a, "device_id"),
-                            rule: text(a, "rule"),
-                            app_id: a["app_id"].as_str().map(str::to_string),
-                            justification: text(a, "justification"),
-                            expires: text(a, "expires"),
-                            requested_by: text(a, "requested_by"),
-                            status: "requested".into(),
-                            decided_by: None,
-                            decided_at: None,
-                        },
-                    );
-                }
-                "exception.approved" | "exception.denied" | "exception.revoked" => {
-                    if let Some(e) = excs.get_mut(&subject) {
-                        e.status = text(&body["after"], "status");
-                        e.decided_by = Some(actor);
-                        e.decided_at = Some(at);
+                    "exception.approved" | "exception.denied" | "exception.revoked" => {
+                        if let Some(e) = excs.get_mut(&subject) {
+                            e.status = text(&body["after"], "status");
+                            e.decided_by = Some(actor);
+                            e.decided_at = Some(at);
+                        }
                     }
-                }
-                "policy.published" => {
-                    if let Some(v) = body["after"]["version"].as_i64() {
-                        policy = Some((v, at, actor));
+                    "policy.published" => {
+                        if let Some(v) = body["after"]["version"].as_i64() {
+                            policy = Some((v, at, actor));
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
+            }
+            if (rows.len() as i64) < REPLAY_PAGE {
+                break;
             }
         }
 
