@@ -437,7 +437,15 @@ impl Store {
                     }
                     "device.revoked" => {
                         devices.remove(&subject);
-                        open.retain(|(d, _, _), _| *d != subject);
+                        // Its findings end with it (the keys sort by device first).
+                        let gone: Vec<(String, String, String)> = open
+                            .range((subject.clone(), String::new(), String::new())..)
+                            .take_while(|(k, _)| k.0 == subject)
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in gone {
+                            open.remove(&k);
+                        }
                     }
                     "device.findings_changed" => {
                         for f in body["opened"].as_array().into_iter().flatten() {

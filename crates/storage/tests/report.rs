@@ -141,6 +141,15 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
                     )],
                 ),
                 checkin(
+                    &c,
+                    vec![finding(
+                        wechat,
+                        "com.tencent.mm",
+                        "violation",
+                        Some("2023-10-30"),
+                    )],
+                ),
+                checkin(
                     &d,
                     vec![finding(
                         "ca-2023-02-tiktok",
@@ -184,7 +193,7 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
                 s.overdue,
                 s.stale
             ),
-            (4, 1, 1, 1, 1, 0),
+            (4, 0, 1, 1, 2, 0),
             "{r1:?}"
         );
         assert_eq!(r1.policy.as_ref().map(|p| p.version), Some(1));
@@ -197,14 +206,14 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         };
         assert_eq!(status(&r1, &a), "overdue");
         assert_eq!(status(&r1, &b), "excepted");
-        assert_eq!(status(&r1, &c), "compliant");
+        assert_eq!(status(&r1, &c), "overdue");
         assert_eq!(status(&r1, &d), "in_grace");
         assert_eq!(r1.exceptions.len(), 1);
         assert_eq!(r1.exceptions[0].approved_by, "bob");
         assert_eq!(r1.exceptions[0].requested_by, "alice");
         assert_eq!(r1.exceptions[0].expires, "2999-12-31");
         let rule = r1.rules.iter().find(|r| r.id == wechat).expect("rule");
-        assert_eq!((rule.exposed, rule.overdue, rule.excepted), (2, 1, 1));
+        assert_eq!((rule.exposed, rule.overdue, rule.excepted), (3, 2, 1));
         assert_eq!(r1.rules.len(), 3, "every rule of the policy");
         let cp = r1.ledger.checkpoint.as_ref().expect("checkpoint covers t1");
         assert!(cp.size >= r1.ledger.size && r1.ledger.size > 0);
@@ -270,6 +279,12 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         );
         assert_eq!(status(&r2, &e), "compliant");
         assert!(r2.exceptions.is_empty());
+        let rule = r2.rules.iter().find(|r| r.id == wechat).expect("rule");
+        assert_eq!(
+            (rule.exposed, rule.overdue),
+            (1, 1),
+            "A resolved, C revoked"
+        );
         assert!(r2.ledger.size > r1.ledger.size);
 
         // Before anything: still empty. The one thing a report may gain later is the
