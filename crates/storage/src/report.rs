@@ -620,6 +620,13 @@ impl Store {
                 ("review", None)
             } else if let Some(m) = covering {
                 ("excepted", Some(m.id.clone()))
+            } else if !deadlines.contains_key(rule.as_str()) {
+                // A rule the policy active at `at` no longer has (the device had not checked
+                // in again since): its status as last evaluated, as the server shows it.
+                match f.status.as_str() {
+                    "in_grace" => ("in_grace", None),
+                    _ => ("overdue", None),
+                }
             } else if deadline.is_some_and(|dl| day < dl) {
                 ("in_grace", None)
             } else {

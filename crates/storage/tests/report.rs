@@ -151,12 +151,16 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
                 ),
                 checkin(
                     &d,
-                    vec![finding(
-                        "ca-2023-02-tiktok",
-                        "com.zhiliaoapp.musically",
-                        "in_grace",
-                        Some("2999-01-01"),
-                    )],
+                    vec![
+                        finding(
+                            "ca-2023-02-tiktok",
+                            "com.zhiliaoapp.musically",
+                            "in_grace",
+                            Some("2999-01-01"),
+                        ),
+                        // A rule the active policy does not have: as last evaluated.
+                        finding("ca-retired", "org.retired", "in_grace", Some("2999-01-01")),
+                    ],
                 ),
             ])
             .await
@@ -208,6 +212,10 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         assert_eq!(status(&r1, &b), "excepted");
         assert_eq!(status(&r1, &c), "overdue");
         assert_eq!(status(&r1, &d), "in_grace");
+        let dev_d = r1.devices.iter().find(|x| x.id == d).expect("d");
+        let retired = dev_d.findings.iter().find(|f| f.rule == "ca-retired");
+        assert_eq!(retired.map(|f| f.status.as_str()), Some("in_grace"));
+        assert_eq!(retired.and_then(|f| f.deadline.clone()), None);
         assert_eq!(r1.exceptions.len(), 1);
         assert_eq!(r1.exceptions[0].approved_by, "bob");
         assert_eq!(r1.exceptions[0].requested_by, "alice");
