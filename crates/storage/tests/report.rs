@@ -87,6 +87,10 @@ async fn enroll(store: &Store, secret: &EnrollSecret, name: &str) -> String {
         .0
 }
 
+fn html_escapes_the_justification(html: &str) -> bool {
+    html.contains("malware lab &lt;i&gt;") && !html.contains("<i>")
+}
+
 fn json(s: &str) -> Value {
     serde_json::from_str(s).expect("json")
 }
@@ -101,7 +105,14 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         assert!(before.policy.is_none() && before.devices.is_empty());
 
         // TikTok's ban moved to the far future: holding it is "in grace".
-        let policy = CANADA.replace("effective = 2023-02-28", "effective = 2999-01-01");
+        // And an exception in the policy file for Kaspersky's free app, by group.
+        let policy = format!(
+            "{}\n[[exceptions]]\nid = \"file-exc\"\nrule = \"ca-2023-10-kaspersky\"\n\
+             groups = [\"government-issued\"]\napps = [\"com.kms.free\"]\n\
+             justification = \"malware lab <i>\"\nrequester = \"carol\"\napprover = \"dave\"\n\
+             expires = 2999-12-31\n",
+            CANADA.replace("effective = 2023-02-28", "effective = 2999-01-01")
+        );
         store
             .publish_policy("gc", &policy, "admin")
             .await
@@ -142,12 +153,15 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
                 ),
                 checkin(
                     &c,
-                    vec![finding(
-                        wechat,
-                        "com.tencent.mm",
-                        "violation",
-                        Some("2023-10-30"),
-                    )],
+                    vec![
+                        finding(wechat, "com.tencent.mm", "violation", Some("2023-10-30")),
+                        finding(
+                            "ca-2023-10-kaspersky",
+                            "com.kms.free",
+                            "excepted",
+                            Some("2023-10-30"),
+                        ),
+                    ],
                 ),
                 checkin(
                     &d,
@@ -216,10 +230,33 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         let retired = dev_d.findings.iter().find(|f| f.rule == "ca-retired");
         assert_eq!(retired.map(|f| f.status.as_str()), Some("in_grace"));
         assert_eq!(retired.and_then(|f| f.deadline.clone()), None);
-        assert_eq!(r1.exceptions.len(), 1);
-        assert_eq!(r1.exceptions[0].approved_by, "bob");
-        assert_eq!(r1.exceptions[0].requested_by, "alice");
-        assert_eq!(r1.exceptions[0].expires, "2999-12-31");
+        assert_eq!(r1.exceptions.len(), 2);
+        let server = r1
+            .exceptions
+            .iter()
+            .find(|x| x.id == exc.id)
+            .expect("server");
+        assert_eq!(server.source, "server");
+        assert_eq!(server.approved_by, "bob");
+        assert_eq!(server.requested_by, "alice");
+        assert_eq!(server.expires, "2999-12-31");
+        assert!(server.approved_at.is_some());
+        let file = r1
+            .exceptions
+            .iter()
+            .find(|x| x.id == "file-exc")
+            .expect("file");
+        assert_eq!(file.source, "policy");
+        assert_eq!(file.approved_by, "dave");
+        assert_eq!(file.groups, vec!["government-issued".to_string()]);
+        let dev_c = r1.devices.iter().find(|x| x.id == c).expect("c");
+        let kas = dev_c.findings.iter().find(|f| f.app_id == "com.kms.free");
+        assert_eq!(kas.map(|f| f.status.as_str()), Some("excepted"));
+        assert_eq!(
+            kas.and_then(|f| f.exception_id.as_deref()),
+            Some("file-exc")
+        );
+        assert!(html_escapes_the_justification(&r1.to_html()));
         let rule = r1.rules.iter().find(|r| r.id == wechat).expect("rule");
         assert_eq!((rule.exposed, rule.overdue, rule.excepted), (3, 2, 1));
         assert_eq!(r1.rules.len(), 3, "every rule of the policy");
@@ -286,7 +323,10 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
             "v2's TikTok deadline has passed"
         );
         assert_eq!(status(&r2, &e), "compliant");
-        assert!(r2.exceptions.is_empty());
+        assert!(
+            r2.exceptions.is_empty(),
+            "revoked, and v2 has no file exception"
+        );
         let rule = r2.rules.iter().find(|r| r.id == wechat).expect("rule");
         assert_eq!(
             (rule.exposed, rule.overdue),
