@@ -9,7 +9,7 @@
 //! ledger part is the Merkle tree of those same events (size and root at `T`) and the first
 //! signed checkpoint covering it, which never changes once one exists.
 //!
-//! Findings are aged as the server ages them ([`crate::findings`]), by the UTC calendar day of
+//! Findings are aged as the server ages them (`findings.rs`), by the UTC calendar day of
 //! `T`: a finding is `excepted` while an exception in force at `T` covers it, `in_grace` before
 //! its rule's deadline, `overdue` from the deadline on, and `review` for review rules.
 
