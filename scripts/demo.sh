@@ -56,6 +56,16 @@ echo "==> fleet compliance"
 curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/compliance"; echo
 echo "==> who holds WeChat under ca-2023-10-wechat, since when, by which deadline"
 curl -fsS -H "Authorization: Bearer $admin" "$url/api/v1/rules/ca-2023-10-wechat/exposure"; echo
+echo "==> the point-in-time compliance report as of now, issued twice after more history: same bytes"
+sleep 1
+at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+curl -fsS -o "$data/report-1.json" -H "Authorization: Bearer $admin" "$url/api/v1/reports/compliance?at=$at"
+curl -fsS -X POST -H "Authorization: Bearer $device_token" -H 'Content-Type: application/json' \
+  -d '{"inventory":{"apps":[{"id":"com.android.chrome","version":"120.0"}]}}' "$url/api/v1/checkin" >/dev/null
+curl -fsS -o "$data/report-2.json" -H "Authorization: Bearer $admin" "$url/api/v1/reports/compliance?at=$at"
+curl -fsS -o "$data/report.html" -H "Authorization: Bearer $admin" "$url/api/v1/reports/compliance?at=$at&format=html"
+cmp "$data/report-1.json" "$data/report-2.json" && echo "report as of $at: byte-identical, sha256 $(sha256sum < "$data/report-1.json" | cut -d' ' -f1)"
 
 echo
 echo "==> prove: sign a checkpoint of the audit ledger, export it, verify the copy offline"

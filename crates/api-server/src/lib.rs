@@ -24,6 +24,7 @@ mod handlers;
 mod intel;
 pub mod oidc;
 mod policy_job;
+mod report;
 mod request_id;
 mod session;
 mod writer;
@@ -511,6 +512,12 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/audit/proof/consistency",
             Access::Role(Auditor),
             get(audit::consistency),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/compliance",
+            Access::Role(Auditor),
+            get(report::compliance),
         ),
     ]
 }

@@ -1,5 +1,6 @@
 //! `interdict audit`: export the audit ledger as plain files, verify a bundle offline, make and
-//! check self-contained proofs of single events, and rotate the checkpoint signing key.
+//! check self-contained proofs of single events, rotate the checkpoint signing key, and issue
+//! the point-in-time compliance report (`audit report`).
 //!
 //! A bundle is a directory:
 //! - `entries.jsonl`: the canonical bytes of every event, one per line, in sequence order
@@ -68,6 +69,46 @@ pub(crate) enum AuditCmd {
     /// Create a new checkpoint signing key; the old verifier keys stay in ledger.pub so old
     /// checkpoints remain verifiable by their key id. Restart the server to use it.
     RotateKey(RotateArgs),
+    /// Write the point-in-time compliance report as of --at: the active policy version, every
+    /// rule, the devices in scope (compliant, in grace, excepted with approver and end date,
+    /// overdue, stale) and the signed checkpoint covering that time.
+    ///
+    /// The report is rebuilt only from the events recorded up to --at, so the same --at gives
+    /// the same bytes later. Each issue is logged as a `report.issued` event with the report's
+    /// SHA-256 (printed on standard error). HTML prints to PDF from a browser.
+    ///
+    /// Examples:
+    ///   interdict audit report --data-dir interdict-data --at 2026-12-03T12:00:00Z --out report.json
+    ///   interdict audit report --data-dir interdict-data --at 2026-12-03 --format html --out report.html
+    ///   interdict audit report --server https://interdict.example --token T --at 2026-12-03T12:00:00Z
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+}
+
+/// Formats of `audit report`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ReportFormatArg {
+    /// Canonical JSON (sorted keys, compact).
+    Json,
+    /// A printable HTML page.
+    Html,
+}
+
+/// Arguments of `audit report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The report's time: RFC 3339 (2026-12-03T12:00:00Z) or a date (its last millisecond,
+    /// UTC); must be in the past.
+    #[arg(long)]
+    at: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    format: ReportFormatArg,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Where to read the ledger from.
@@ -154,6 +195,7 @@ pub(crate) fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Prove(a) => prove(a),
         AuditCmd::CheckProof(a) => check_proof(a),
         AuditCmd::RotateKey(a) => rotate(a),
+        AuditCmd::Report(a) => report(a),
     }
 }
 
@@ -486,6 +528,79 @@ fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
         println!("Exported {written} entries and {} checkpoints to {}", cps.len(), a.out.display());
         Ok(ExitCode::SUCCESS)
     })
+}
+
+// ---- report -------------------------------------------------------------------------------
+
+/// `s` as a URL query value (RFC 3986 unreserved characters kept).
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let at_ms = storage::parse_report_time(&a.at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+    if at_ms >= storage::now_ms() {
+        bail!(
+            "--at: {} is not in the past; a report is made only for a time already recorded",
+            storage::rfc3339_ms(at_ms)
+        );
+    }
+    let format = match a.format {
+        ReportFormatArg::Json => storage::ReportFormat::Json,
+        ReportFormatArg::Html => storage::ReportFormat::Html,
+    };
+    let (body, sha256) = runtime()?.block_on(async {
+        let src = Source::open(&a.source).await?;
+        let out = match &src {
+            Source::Http { .. } => {
+                let path = format!(
+                    "/api/v1/reports/compliance?at={}&format={}",
+                    query_value(&storage::rfc3339_ms(at_ms)),
+                    format.as_str()
+                );
+                let body = src.get(&path).await?.text().await?;
+                let sha = storage::sha256_hex(body.as_bytes());
+                (body, sha)
+            }
+            Source::Store(store) => {
+                // Name the checkpoint covering --at: sign one with the data directory's key
+                // when none does yet (as the server does), so later issues match.
+                let key = a.source.store.data_dir.join(KEY_FILE);
+                if key.exists() && store.ledger_checkpoint_covering(at_ms).await?.is_none() {
+                    store
+                        .ledger_sign_checkpoint(&load_signer(&a.source.store.data_dir)?)
+                        .await?;
+                }
+                let issued = store.issue_compliance_report(at_ms, format, "cli").await?;
+                store.close().await;
+                (issued.body, issued.sha256)
+            }
+        };
+        anyhow::Ok(out)
+    })?;
+    match &a.out {
+        Some(path) => std::fs::write(path, body.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(body.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    eprintln!(
+        "interdict: compliance report as of {} ({}), sha256 {sha256}",
+        storage::rfc3339_ms(at_ms),
+        format.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 // ---- verify -------------------------------------------------------------------------------

@@ -168,7 +168,8 @@ enum Command {
         #[command(subcommand)]
         cmd: intel_cmd::IntelCmd,
     },
-    /// Prove what happened: export the Merkle audit ledger, verify it offline, prove one event.
+    /// Prove what happened: export the Merkle audit ledger, verify it offline, prove one event,
+    /// issue the point-in-time compliance report.
     ///
     /// Every event is a leaf of an RFC 9162 Merkle tree; the server signs checkpoints
     /// (C2SP signed notes, Ed25519) with the key `interdict init` created.
@@ -178,6 +179,7 @@ enum Command {
     ///   interdict audit verify bundle/ --trusted earlier.checkpoint
     ///   interdict audit prove --index 41 --out event-41.tlog-proof
     ///   interdict audit check-proof event-41.tlog-proof --key interdict-data/ledger.pub
+    ///   interdict audit report --at 2026-12-03T12:00:00Z --format html --out report.html
     #[command(verbatim_doc_comment)]
     Audit {
         #[command(subcommand)]

@@ -139,6 +139,10 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("GET", "/api/v1/audit/proof/consistency") => {
             ("/api/v1/audit/proof/consistency?old=1&new=2".into(), None)
         }
+        ("GET", "/api/v1/reports/compliance") => (
+            "/api/v1/reports/compliance?at=2000-01-01T00:00:00Z".into(),
+            None,
+        ),
         _ => return None,
     })
 }

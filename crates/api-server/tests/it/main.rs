@@ -11,6 +11,7 @@ mod compliance;
 mod flows;
 mod harden;
 mod intel;
+mod report;
 mod sso;
 
 use std::net::SocketAddr;

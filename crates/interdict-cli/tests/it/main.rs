@@ -6,6 +6,7 @@ mod audit;
 mod logs;
 mod net;
 mod policy;
+mod report;
 mod serve;
 mod support;
 mod taxii;
