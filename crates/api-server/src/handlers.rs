@@ -214,20 +214,35 @@ pub(crate) struct ExceptionRequest {
     rule: String,
     #[serde(default)]
     app_id: Option<String>,
+    /// `law_enforcement`, `national_security`, `security_research` or `other`; absent means
+    /// `other` (see [`request_exception`]).
+    #[serde(default)]
+    basis: Option<String>,
     justification: String,
     expires: String,
 }
 
+/// `POST /api/v1/exceptions`: an analyst asks for a time-limited exception to one rule for one
+/// device, validated as `policy check` validates the exceptions of a policy file (issue 14,
+/// item 5):
+///
+/// * `rule` must be a rule of the active policy version (422 listing the rule ids, or saying
+///   where to list them);
+/// * `expires` (the last day, inclusive) must be after today and at most
+///   `Config::max_exception_days` from today (default a year, `LONG_EXCEPTION_DAYS`);
+/// * `basis` is the category of OMB M-23-13: `law_enforcement`, `national_security`,
+///   `security_research` or `other`; `justification` must not be empty whatever the basis.
+///   `basis` may be left out, and then is `other`: the API always required a non-empty
+///   justification, which is exactly what `other` needs, so clients written before the basis
+///   existed keep working and their requests are recorded as `other`.
+///
+/// Every refusal is a 422 naming the field, and nothing is stored.
 pub(crate) async fn request_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     b: Result<Json<ExceptionRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
-    app_policy::Date::parse(&b.expires).map_err(|e| ApiError::Invalid(format!("expires: {e}")))?;
-    if b.justification.trim().is_empty() {
-        return Err(ApiError::Invalid("justification is required".into()));
-    }
     crate::fields::text("device_id", &b.device_id, crate::fields::MAX_NAME)?;
     crate::fields::text("rule", &b.rule, crate::fields::MAX_NAME)?;
     crate::fields::opt("app_id", b.app_id.as_deref(), crate::fields::MAX_APP_ID)?;
@@ -236,48 +251,146 @@ pub(crate) async fn request_exception(
         &b.justification,
         crate::fields::MAX_JUSTIFICATION,
     )?;
+    let basis = b.basis.as_deref().unwrap_or("other");
+    if !app_policy::EXCEPTION_BASES.contains(&basis) {
+        return Err(ApiError::Invalid(format!(
+            "basis: {basis:?} is not a basis category; use one of {}",
+            app_policy::EXCEPTION_BASES.join(", ")
+        )));
+    }
+    if b.justification.trim().is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "justification: required (basis {basis}): say why the exception is needed"
+        )));
+    }
+    let expires = app_policy::Date::parse(&b.expires)
+        .map_err(|e| ApiError::Invalid(format!("expires: {e}")))?;
+    let today = state.config.time_zone.today();
+    if expires <= today {
+        return Err(ApiError::Invalid(format!(
+            "expires: {expires} is not in the future (today is {today})"
+        )));
+    }
+    let max = state.config.max_exception_days;
+    let latest = today.add_days(max);
+    if expires > latest {
+        return Err(ApiError::Invalid(format!(
+            "expires: {expires} is more than {max} days away; the latest allowed is {latest} \
+             (--max-exception-days)"
+        )));
+    }
+    check_rule(&state, &b.rule)?;
     let row = state
         .store
         .request_exception(
-            &b.device_id,
-            &b.rule,
-            b.app_id.as_deref(),
-            &b.justification,
-            &b.expires,
+            &storage::NewException {
+                device_id: &b.device_id,
+                rule: &b.rule,
+                app_id: b.app_id.as_deref(),
+                basis,
+                justification: &b.justification,
+                expires: &b.expires,
+            },
             &p.id,
         )
         .await?;
     to_json(&row)
 }
 
-async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str) -> ApiResult {
-    let row = state.store.decide_exception(id, to, &p.id).await?;
+/// Most rule ids named in the message refusing an unknown rule.
+const RULES_LISTED: usize = 20;
+
+/// 422 naming `rule` unless `rule` is a rule of the active policy version.
+fn check_rule(state: &AppState, rule: &str) -> Result<(), ApiError> {
+    let Some(active) = state.active_policy() else {
+        return Err(ApiError::Invalid(format!(
+            "rule: {rule:?} does not exist: no policy is published yet (PUT /api/v1/policy)"
+        )));
+    };
+    if active.has_rule(rule) {
+        return Ok(());
+    }
+    let ids = active.rule_ids();
+    let listed = if ids.len() <= RULES_LISTED {
+        format!("the rules are {}", ids.join(", "))
+    } else {
+        format!(
+            "it has {} rules, listed in GET /api/v1/policy/versions/{}",
+            ids.len(),
+            active.version
+        )
+    };
+    Err(ApiError::Invalid(format!(
+        "rule: {rule:?} is not a rule of the active policy (version {}); {listed}",
+        active.version
+    )))
+}
+
+/// The optional body of an exception decision.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecisionBody {
+    /// The decider's note, stored in the decision's event.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Parses an optional JSON body (empty: none).
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Invalid(format!("body: {e}")))
+}
+
+async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str, bytes: &[u8]) -> ApiResult {
+    let b: DecisionBody = optional_body(bytes)?;
+    if let Some(c) = &b.comment {
+        crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
+    }
+    let day = state.config.time_zone.today().to_string();
+    let row = state
+        .store
+        .decide_exception(id, to, &p.id, b.comment.as_deref(), &day)
+        .await?;
     state.reload_policy().await?;
     to_json(&row)
 }
 
+/// `POST /api/v1/exceptions/{id}/approve`, body optional: `{"comment": "..."}` (stored in the
+/// approval event). The approver must not be the requester.
 pub(crate) async fn approve_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "approved").await
+    decide(&state, &p, &id, "approved", &bytes).await
 }
 
+/// `POST /api/v1/exceptions/{id}/deny`, body optional: `{"comment": "..."}`.
 pub(crate) async fn deny_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "denied").await
+    decide(&state, &p, &id, "denied", &bytes).await
 }
 
+/// `POST /api/v1/exceptions/{id}/revoke`, body optional: `{"comment": "..."}`. Takes effect at
+/// once: the policy is recompiled here (other servers follow the event), and the findings the
+/// exception covered show in grace or in violation in every read model from now, before the
+/// device checks in again.
 pub(crate) async fn revoke_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "revoked").await
+    decide(&state, &p, &id, "revoked", &bytes).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -88,6 +88,10 @@ pub struct Config {
     pub max_policy_bytes: usize,
     /// Most rules in a published policy.
     pub max_policy_rules: usize,
+    /// Latest expiry of an exception requested through `POST /api/v1/exceptions`, in days
+    /// from today (default [`app_policy::LONG_EXCEPTION_DAYS`], the year past which
+    /// `policy check` warns `long-exception`).
+    pub max_exception_days: u32,
     /// Time limit per request (it fires while a policy is checked on the blocking pool).
     pub request_timeout: Duration,
     /// Most check-ins committed in one transaction.
@@ -121,6 +125,7 @@ impl Default for Config {
             max_upload_bytes: 256 * 1024 * 1024,
             max_policy_bytes: 16 * 1024 * 1024,
             max_policy_rules: 100_000,
+            max_exception_days: app_policy::LONG_EXCEPTION_DAYS,
             request_timeout: Duration::from_secs(30),
             max_batch: 1024,
             next_checkin_s: 900,

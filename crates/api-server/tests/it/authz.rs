@@ -62,7 +62,7 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("POST", "/api/v1/exceptions") => (
             "/api/v1/exceptions".into(),
             Some(
-                json!({"device_id": dev, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}),
+                json!({"device_id": dev, "rule": "ca-2023-10-wechat", "justification": "j", "expires": crate::soon()}),
             ),
         ),
         ("POST", "/api/v1/exceptions/{id}/approve") => {
@@ -175,7 +175,7 @@ async fn every_route_enforces_its_access() {
         let analyst = app.token(Role::Analyst).await;
         let (_, e) = app
             .post("/api/v1/exceptions", Some(&analyst),
-                json!({"device_id": device_a, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}))
+                json!({"device_id": device_a, "rule": "ca-2023-10-wechat", "justification": "j", "expires": crate::soon()}))
             .await;
         let new_user = |email: &str, password: Option<&str>| NewUser {
             service: false,

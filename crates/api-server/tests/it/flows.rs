@@ -204,7 +204,7 @@ async fn exceptions_need_a_second_person_and_expire() {
                    "justification": "investigation", "expires": expires})
         };
         let (s, e) = app
-            .post("/api/v1/exceptions", Some(&analyst), req("2999-01-01"))
+            .post("/api/v1/exceptions", Some(&analyst), req(&crate::soon()))
             .await;
         assert_eq!(s, 200, "{e}");
         let eid = e["id"].as_str().unwrap().to_string();
@@ -231,7 +231,7 @@ async fn exceptions_need_a_second_person_and_expire() {
 
         // The requester never decides their own request, whatever their role.
         let (s, e2) = app
-            .post("/api/v1/exceptions", Some(&approver), req("2999-01-01"))
+            .post("/api/v1/exceptions", Some(&approver), req(&crate::soon()))
             .await;
         assert_eq!(s, 200);
         let e2 = e2["id"].as_str().unwrap();
@@ -264,19 +264,14 @@ async fn exceptions_need_a_second_person_and_expire() {
         let (_, v) = app.checkin(&token, inv.clone()).await;
         assert_eq!(v["compliant"], false);
 
-        // An exception that has already expired does not help.
-        let (_, e3) = app
+        // An exception that has already expired is refused, and nothing is stored.
+        let before = app.get("/api/v1/exceptions", &app.admin).await.1;
+        let (s, e3) = app
             .post("/api/v1/exceptions", Some(&analyst), req("2020-01-01"))
             .await;
-        let e3 = e3["id"].as_str().unwrap();
-        let (s, _) = app
-            .post(
-                &format!("/api/v1/exceptions/{e3}/approve"),
-                Some(&approver),
-                json!({}),
-            )
-            .await;
-        assert_eq!(s, 200);
+        assert_eq!(s, 422, "{e3}");
+        assert!(e3["error"].as_str().unwrap().contains("expires"), "{e3}");
+        assert_eq!(app.get("/api/v1/exceptions", &app.admin).await.1, before);
         let (_, v) = app.checkin(&token, inv.clone()).await;
         assert_eq!(v["compliant"], false);
         app.stop().await;

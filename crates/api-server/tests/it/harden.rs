@@ -154,7 +154,7 @@ async fn reloads_do_not_leak_child() {
                     "/api/v1/exceptions",
                     Some(&analyst),
                     json!({"device_id": device, "rule": "ca-2023-10-wechat", "app_id": "com.tencent.mm",
-                           "justification": "investigation", "expires": "2999-01-01"}),
+                           "justification": "investigation", "expires": crate::soon()}),
                 )
                 .await;
             assert_eq!(s, 200, "{e}");
@@ -284,7 +284,7 @@ async fn field_caps_and_nul_bytes() {
                 "/api/v1/exceptions",
                 Some(&app.admin),
                 json!({"device_id": id, "rule": "ca-2023-10-wechat", "justification": "x".repeat(5000),
-                       "expires": "2999-01-01"}),
+                       "expires": crate::soon()}),
             )
             .await;
         assert_eq!(s, 422, "{v}");
