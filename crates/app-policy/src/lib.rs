@@ -18,7 +18,7 @@ pub mod partner;
 
 pub use check::{check, has_errors, Diagnostic, Severity, LONG_EXCEPTION_DAYS};
 pub use date::Date;
-pub use diff::{diff, diff_text, PolicyDiff};
+pub use diff::{diff, diff_text, PolicyDiff, Weakening, WeakeningKind};
 pub use eval::{CompileError, CompiledPolicy, DeviceReport, Finding, Report, Status};
 pub use export::{export, AssessedApp, Export, ExportOptions, Target};
 pub use inventory::{
