@@ -132,18 +132,215 @@ pub(crate) async fn enroll(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishQuery {
+    /// Why this version: recorded in its events; required when it weakens the ban.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `PUT /api/v1/policy?reason=...`: the body is the policy TOML, as before; the reason is a
+/// query parameter so that the body stays the file itself (issue 14, item 1).
+///
+/// * Identical to the active version (same SHA-256): 200 with that version and
+///   `"unchanged": true`; nothing is written.
+/// * `[policy] version` not greater than the active file's: 409 naming both versions.
+/// * Otherwise the answer carries the semantic diff against the active version (`diff`,
+///   `text`, `weakenings`). A version that only tightens the ban (or the first) is published
+///   at once: 200 with `version`. One that weakens it (see `app_policy::WeakeningKind`) needs a
+///   `reason` (422 otherwise) and becomes a pending proposal: 202 with `proposal`; a second
+///   person (approver or admin) approves it with `POST /api/v1/policy/proposals/{id}/approve`.
 pub(crate) async fn put_policy(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
+    q: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
     source: String,
-) -> ApiResult {
+) -> Result<axum::response::Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let reason = q.reason.filter(|r| !r.trim().is_empty());
+    if let Some(r) = &reason {
+        crate::fields::text("reason", r, crate::fields::MAX_JUSTIFICATION)?;
+    }
     // Parsing, checking and compiling cost time in the size of the policy: they run on the
     // blocking pool, one policy at a time, so the async workers keep answering (`/healthz`)
     // and the request timeout fires while they run.
-    let name = crate::policy_job::validate(&state, source.clone()).await?;
-    let version = state.store.publish_policy(&name, &source, &p.id).await?;
+    let new = crate::policy_job::validate(&state, source.clone()).await?;
+    let active = state.store.active_policy().await?;
+    let Some(active) = active else {
+        // The first version: nothing to weaken.
+        let version = state
+            .store
+            .publish_checked(
+                &storage::NewPolicy {
+                    name: &new.name,
+                    source: &source,
+                    base_version: None,
+                    reason: reason.as_deref(),
+                    diff: &Value::Null,
+                    weakenings: &json!([]),
+                },
+                &p.id,
+            )
+            .await?;
+        state.reload_policy().await?;
+        return Ok(Json(
+            json!({"version": version, "name": new.name, "unchanged": false,
+                              "status": "published", "diff": null}),
+        )
+        .into_response());
+    };
+    if active.sha256 == storage::hash_secret(&source) {
+        return Ok(Json(json!({"version": active.version, "name": active.name,
+                              "unchanged": true, "status": "unchanged",
+                              "text": "no differences\n"}))
+        .into_response());
+    }
+    let old_source = active.source.clone();
+    let new_for_diff = std::sync::Arc::clone(&new);
+    let (old_version, diff) = tokio::task::spawn_blocking(move || {
+        let old = app_policy::parse_policy(&old_source, "policy.toml")
+            .map_err(|e| ApiError::Internal(format!("stored policy: {e}")))?;
+        let d = app_policy::diff(&old, &new_for_diff, crate::checkin::today());
+        Ok::<_, ApiError>((old.version, d))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("policy diff task: {e}")))??;
+    if let Some(ov) = old_version {
+        if new.version.is_none_or(|nv| nv <= ov) {
+            return Err(ApiError::Conflict(format!(
+                "version: the file's version {} is not greater than the active policy's \
+                 version {ov} (server version {}); increase [policy] version",
+                new.version
+                    .map_or_else(|| "(none)".to_string(), |v| v.to_string()),
+                active.version
+            )));
+        }
+    }
+    let text = app_policy::diff_text(&diff);
+    let weakenings =
+        serde_json::to_value(&diff.weakenings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let diff_json = serde_json::to_value(&diff).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let np = storage::NewPolicy {
+        name: &new.name,
+        source: &source,
+        base_version: Some(active.version),
+        reason: reason.as_deref(),
+        diff: &diff_json,
+        weakenings: &weakenings,
+    };
+    if diff.weakens() {
+        if reason.is_none() {
+            let kinds: Vec<String> = diff
+                .weakenings
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} {}",
+                        w.id,
+                        serde_json::to_value(w.kind).unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Err(ApiError::Invalid(format!(
+                "reason: required: this version weakens the ban ({}); publish it with \
+                 ?reason=... and a second person (approver or admin) must approve the proposal",
+                kinds.join(", ")
+            )));
+        }
+        let proposal = state.store.propose_policy(&np, &p.id).await?;
+        return Ok((
+            axum::http::StatusCode::ACCEPTED,
+            Json(
+                json!({"status": "pending", "unchanged": false, "name": new.name,
+                        "proposal": proposal, "text": text, "weakenings": weakenings,
+                        "diff": diff_json}),
+            ),
+        )
+            .into_response());
+    }
+    let version = state.store.publish_checked(&np, &p.id).await?;
     state.reload_policy().await?;
-    Ok(Json(json!({"version": version, "name": name})))
+    Ok(Json(
+        json!({"version": version, "name": new.name, "unchanged": false,
+                   "status": "published", "text": text, "diff": diff_json}),
+    )
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProposalQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /api/v1/policy/proposals?status=pending`: proposals, newest first, without sources.
+pub(crate) async fn policy_proposals(
+    State(state): State<AppState>,
+    q: Result<Query<ProposalQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    to_json(&state.store.policy_proposals(q.status.as_deref()).await?)
+}
+
+/// `GET /api/v1/policy/proposals/{id}`: one proposal, with its source.
+pub(crate) async fn policy_proposal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    to_json(&state.store.policy_proposal(&id).await?)
+}
+
+async fn decide_proposal(
+    state: &AppState,
+    p: &ApiPrincipal,
+    id: &str,
+    to: &str,
+    bytes: &[u8],
+) -> ApiResult {
+    let b: DecisionBody = optional_body(bytes)?;
+    if let Some(c) = &b.comment {
+        crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
+    }
+    let proposal = state.store.policy_proposal(id).await?;
+    if to == "approved" && proposal.proposed_by == p.id {
+        return Err(ApiError::Forbidden(format!(
+            "two-person rule: proposal {id} was made by you; another approver or admin must \
+             approve it"
+        )));
+    }
+    let row = state
+        .store
+        .decide_policy_proposal(id, to, &p.id, b.comment.as_deref())
+        .await?;
+    if row.published_version.is_some() {
+        state.reload_policy().await?;
+    }
+    to_json(&row)
+}
+
+/// `POST /api/v1/policy/proposals/{id}/approve`, body optional `{"comment": "..."}`: a second
+/// person (approver or admin, not the proposer: 403) makes the proposal the next version,
+/// if the active version is still the one it was diffed against (409 otherwise).
+pub(crate) async fn approve_proposal(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    decide_proposal(&state, &p, &id, "approved", &bytes).await
+}
+
+/// `POST /api/v1/policy/proposals/{id}/reject`, body optional `{"comment": "..."}`: the
+/// proposal is closed without a version (the proposer may withdraw their own this way).
+pub(crate) async fn reject_proposal(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    decide_proposal(&state, &p, &id, "rejected", &bytes).await
 }
 
 pub(crate) async fn policy_versions(State(state): State<AppState>) -> ApiResult {

@@ -25,6 +25,7 @@ mod ledger;
 mod migrate;
 mod password;
 mod probe;
+mod proposals;
 mod quotas;
 mod secret;
 mod users;
@@ -53,6 +54,7 @@ pub use password::{
     MIN_PASSWORD_CHARS,
 };
 pub use probe::create_data_dir;
+pub use proposals::{NewPolicy, PolicyProposal};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,

@@ -31,6 +31,19 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("PUT", "/api/v1/policy") => ("/api/v1/policy".into(), Some(json!(CANADA))),
         ("GET", "/api/v1/policy/versions") => ("/api/v1/policy/versions".into(), None),
         ("GET", "/api/v1/policy/versions/{version}") => ("/api/v1/policy/versions/1".into(), None),
+        ("GET", "/api/v1/policy/proposals") => ("/api/v1/policy/proposals".into(), None),
+        // An unknown proposal: 404 once authorized (the governance tests cover the decisions).
+        ("GET", "/api/v1/policy/proposals/{id}") => {
+            ("/api/v1/policy/proposals/prop_missing".into(), None)
+        }
+        ("POST", "/api/v1/policy/proposals/{id}/approve") => (
+            "/api/v1/policy/proposals/prop_missing/approve".into(),
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/policy/proposals/{id}/reject") => (
+            "/api/v1/policy/proposals/prop_missing/reject".into(),
+            Some(json!({})),
+        ),
         ("GET", "/api/v1/policy/diff") => ("/api/v1/policy/diff?from=1&to=1".into(), None),
         ("GET", "/api/v1/openapi.json") => ("/api/v1/openapi.json".into(), None),
         ("GET", "/api/v1/devices") => ("/api/v1/devices".into(), None),

@@ -157,7 +157,15 @@ async fn policy_versions_are_immutable_and_listed() {
     for (url, dir) in backends().await {
         let app = TestApp::start(&url, dir).await;
         assert_eq!(app.publish(CANADA).await, 1);
-        let v2 = CANADA.replace("grace_days = 0", "grace_days = 1");
+        // A tightening change (a shorter grace period would also do; CANADA has none), with a
+        // new `[policy] version`: published at once.
+        let v2 = CANADA
+            .replacen("\nversion = 2\n", "\nversion = 3\n", 1)
+            .replacen(
+                "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\"]\nplatforms",
+                "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\", \"com.tencent.wework\"]\nplatforms",
+                1,
+            );
         assert_eq!(app.publish(&v2).await, 2);
         let (_, list) = app.get("/api/v1/policy/versions", &app.admin).await;
         let versions: Vec<i64> = list
@@ -171,7 +179,10 @@ async fn policy_versions_are_immutable_and_listed() {
         assert_eq!(one["source"], CANADA);
         let (s, d) = app.get("/api/v1/policy/diff?from=1&to=2", &app.admin).await;
         assert_eq!(s, 200, "{d}");
-        assert!(d["text"].as_str().unwrap().contains("grace"), "{d}");
+        assert!(
+            d["text"].as_str().unwrap().contains("com.tencent.wework"),
+            "{d}"
+        );
         let (s, _) = app.get("/api/v1/policy/versions/9", &app.admin).await;
         assert_eq!(s, 404);
         let (s, _) = app

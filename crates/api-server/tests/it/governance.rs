@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use api_server::storage::Role;
+use api_server::storage::{Audit, NewUser, Role};
 use serde_json::{json, Value};
 
 use crate::{apps, backends, TestApp, CANADA};
@@ -204,6 +204,308 @@ async fn approval_comment_is_recorded_and_revocation_applies_at_once() {
         let (_, v) = app.checkin(&token, inv).await;
         assert_eq!(v["compliant"], false, "{v}");
         assert_eq!(status_now().await, "violation");
+        app.stop().await;
+    }
+}
+
+/// A person with the approver role and two tokens of their own; returns (id, token, token).
+async fn approver(app: &TestApp, email: &str) -> (String, String, String) {
+    let audit = Audit::local("test");
+    let user = app
+        .store
+        .create_user(
+            &NewUser {
+                service: false,
+                email: Some(email.to_string()),
+                display_name: email.to_string(),
+                role: Role::Approver,
+                password_hash: None,
+            },
+            &audit,
+        )
+        .await
+        .unwrap();
+    let (_, t1) = app
+        .store
+        .create_user_token(&user.id, Role::Approver, "cli", &audit)
+        .await
+        .unwrap();
+    let (_, t2) = app
+        .store
+        .create_user_token(&user.id, Role::Approver, "laptop", &audit)
+        .await
+        .unwrap();
+    (user.id, t1, t2)
+}
+
+async fn put_policy(app: &TestApp, token: &str, toml: &str, reason: Option<&str>) -> (u16, Value) {
+    let path = match reason {
+        Some(r) => format!("/api/v1/policy?reason={}", r.replace(' ', "%20")),
+        None => "/api/v1/policy".to_string(),
+    };
+    app.send(
+        reqwest::Method::PUT,
+        &path,
+        Some(token),
+        Some(Value::String(toml.to_string())),
+    )
+    .await
+}
+
+async fn versions(app: &TestApp) -> Vec<i64> {
+    let (_, list) = app.get("/api/v1/policy/versions", &app.admin).await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect()
+}
+
+/// CANADA with `[policy] version = v`.
+fn canada_v(v: u32) -> String {
+    assert!(CANADA.contains("\nversion = 2\n"));
+    CANADA.replacen("\nversion = 2\n", &format!("\nversion = {v}\n"), 1)
+}
+
+/// CANADA without its WeChat rule.
+fn without_wechat(v: u32) -> String {
+    let src = canada_v(v);
+    let start = src.find("[[rules]]\nid = \"ca-2023-10-wechat\"").unwrap();
+    let end = start + 1 + src[start + 1..].find("[[rules]]\n").unwrap();
+    format!("{}{}", &src[..start], &src[end..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_is_idempotent_and_older_versions_are_refused() {
+    let v1 = include_str!("../../../../examples/canada-gc-mobile-v1.toml");
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        assert_eq!(app.publish(CANADA).await, 1);
+
+        // The same file again: the existing version, nothing new.
+        let (s, v) = put_policy(&app, &app.admin, CANADA, None).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (v["version"].as_i64(), v["unchanged"].as_bool()),
+            (Some(1), Some(true))
+        );
+        assert_eq!(versions(&app).await, vec![1]);
+        assert_eq!(events_of(&app, "policy.published").await.len(), 1);
+
+        // Last year's file (version 1 < 2), and this file changed without a new version: 409
+        // naming both versions, nothing stored.
+        let (s, v) = put_policy(&app, &app.admin, v1, Some("rollback")).await;
+        assert_eq!(s, 409, "{v}");
+        assert!(
+            err(&v).contains("version 1 is not greater than the active policy's version 2"),
+            "{v}"
+        );
+        let same_version = CANADA.replace("title = \"WeChat\"", "title = \"WeChat (Weixin)\"");
+        let (s, v) = put_policy(&app, &app.admin, &same_version, None).await;
+        assert_eq!(s, 409, "{v}");
+        assert!(err(&v).contains("version 2 is not greater"), "{v}");
+        assert_eq!(versions(&app).await, vec![1]);
+        let (_, proposals) = app.get("/api/v1/policy/proposals", &app.admin).await;
+        assert_eq!(proposals, json!([]));
+
+        // A tightening change (one more WeChat id) publishes at once, with its diff.
+        let tighter = canada_v(3).replace(
+            "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\"]\nplatforms",
+            "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\", \"com.tencent.mm.lite\"]\nplatforms",
+        );
+        assert_ne!(tighter, canada_v(3));
+        let (s, v) = put_policy(&app, &app.admin, &tighter, Some("WeChat lite")).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (v["version"].as_i64(), v["status"].as_str()),
+            (Some(2), Some("published"))
+        );
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .contains("~ rule ca-2023-10-wechat"),
+            "{v}"
+        );
+        assert!(v["diff"]["weakenings"].is_null(), "{v}");
+        let published = events_of(&app, "policy.published").await;
+        assert_eq!(published[1]["body"]["reason"], "WeChat lite");
+        assert_eq!(versions(&app).await, vec![2, 1]);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_wechat_rule_waits_for_a_second_person() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        assert_eq!(app.publish(CANADA).await, 1);
+        let (alice, alice_cli, alice_laptop) = approver(&app, "alice@example.org").await;
+        let (bob, bob_cli, _) = approver(&app, "bob@example.org").await;
+        let (_, device) = app.enroll("phone").await;
+        let inv = json!({"inventory": apps(&["com.tencent.mm"])});
+        let (_, v) = app.checkin(&device, inv.clone()).await;
+        assert_eq!(v["compliant"], false, "{v}");
+
+        // Weakening without a reason: 422 naming reason, nothing stored.
+        let weaker = without_wechat(3);
+        let (s, v) = put_policy(&app, &alice_cli, &weaker, None).await;
+        assert_eq!(s, 422, "{v}");
+        assert!(err(&v).contains("reason:"), "{v}");
+        assert!(err(&v).contains("ca-2023-10-wechat"), "{v}");
+        let (_, proposals) = app.get("/api/v1/policy/proposals", &app.admin).await;
+        assert_eq!(proposals, json!([]));
+
+        // With a reason: a pending proposal (202), the ban unchanged meanwhile.
+        let (s, v) = put_policy(&app, &alice_cli, &weaker, Some("directive withdrawn")).await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["status"], "pending");
+        assert_eq!(v["weakenings"][0]["kind"], "prohibition-removed", "{v}");
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .contains("- rule ca-2023-10-wechat"),
+            "{v}"
+        );
+        let id = v["proposal"]["id"].as_str().unwrap().to_string();
+        assert_eq!(versions(&app).await, vec![1]);
+        let (_, listed) = app
+            .get("/api/v1/policy/proposals?status=pending", &app.admin)
+            .await;
+        assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+        assert_eq!(listed[0]["proposed_by"], alice.as_str());
+        let (_, v) = app.checkin(&device, inv.clone()).await;
+        assert_eq!(v["compliant"], false, "{v}");
+
+        // The proposer cannot approve, whatever the credential.
+        for t in [&alice_cli, &alice_laptop] {
+            let (s, v) = app
+                .post(
+                    &format!("/api/v1/policy/proposals/{id}/approve"),
+                    Some(t),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(s, 403, "{v}");
+            assert!(err(&v).contains("two-person rule"), "{v}");
+        }
+        // An analyst cannot either (role).
+        let analyst = app.token(Role::Analyst).await;
+        let (s, _) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{id}/approve"),
+                Some(&analyst),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 403);
+        assert_eq!(versions(&app).await, vec![1]);
+
+        // A second approver approves: the version is active at once.
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{id}/approve"),
+                Some(&bob_cli),
+                json!({"comment": "checked against the TBS notice"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (v["status"].as_str(), v["published_version"].as_i64()),
+            (Some("approved"), Some(2))
+        );
+        assert_eq!(versions(&app).await, vec![2, 1]);
+        let (_, v) = app.checkin(&device, inv.clone()).await;
+        assert_eq!(v["compliant"], true, "{v}");
+        let (s, _) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{id}/approve"),
+                Some(&bob_cli),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 409);
+
+        // The events say who proposed, who approved, and why.
+        let proposed = events_of(&app, "policy.proposed").await;
+        assert_eq!(proposed.len(), 1);
+        assert_eq!(proposed[0]["actor"], alice.as_str());
+        assert_eq!(proposed[0]["body"]["reason"], "directive withdrawn");
+        assert_eq!(
+            proposed[0]["body"]["weakenings"][0]["id"],
+            "ca-2023-10-wechat"
+        );
+        let approved = events_of(&app, "policy.proposal_approved").await;
+        assert_eq!(approved[0]["actor"], bob.as_str());
+        assert_eq!(approved[0]["body"]["proposed_by"], alice.as_str());
+        assert_eq!(approved[0]["body"]["reason"], "directive withdrawn");
+        assert_eq!(
+            approved[0]["body"]["comment"],
+            "checked against the TBS notice"
+        );
+        let published = events_of(&app, "policy.published").await;
+        let last = published.last().unwrap();
+        assert_eq!(last["actor"], bob.as_str());
+        assert_eq!(last["body"]["proposal"], id.as_str());
+        assert_eq!(last["body"]["proposed_by"], alice.as_str());
+        assert_eq!(last["body"]["reason"], "directive withdrawn");
+        assert_eq!(last["body"]["after"]["version"], 2);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_can_be_rejected_and_go_stale() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        assert_eq!(app.publish(CANADA).await, 1);
+        let (alice, alice_cli, _) = approver(&app, "alice@example.org").await;
+        let (_, bob_cli, _) = approver(&app, "bob@example.org").await;
+
+        // A longer grace period weakens; the proposer withdraws it.
+        let longer = canada_v(3).replacen("grace_days = 0", "grace_days = 30", 1);
+        let (s, v) = put_policy(&app, &alice_cli, &longer, Some("phase-in")).await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["weakenings"][0]["kind"], "grace-lengthened", "{v}");
+        let id = v["proposal"]["id"].as_str().unwrap().to_string();
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{id}/reject"),
+                Some(&alice_cli),
+                json!({"comment": "withdrawn"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["status"], "rejected");
+        let rejected = events_of(&app, "policy.proposal_rejected").await;
+        assert_eq!(rejected[0]["actor"], alice.as_str());
+        assert_eq!(rejected[0]["body"]["comment"], "withdrawn");
+
+        // Proposed again; a tightening version is published meanwhile: the proposal was diffed
+        // against version 1 and can no longer be approved.
+        let (s, v) = put_policy(&app, &alice_cli, &longer, Some("phase-in")).await;
+        assert_eq!(s, 202, "{v}");
+        let id = v["proposal"]["id"].as_str().unwrap().to_string();
+        let tighter = canada_v(4).replace("[[rules]]\nid = \"ca-2023-10-wechat\"",
+            "[[rules]]\nid = \"extra\"\naction = \"prohibit\"\napp_ids = [\"com.example.spy\"]\n\n[[rules]]\nid = \"ca-2023-10-wechat\"");
+        let (s, v) = put_policy(&app, &bob_cli, &tighter, None).await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{id}/approve"),
+                Some(&bob_cli),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 409, "{v}");
+        assert!(err(&v).contains("active policy version is now 2"), "{v}");
+        assert_eq!(versions(&app).await, vec![2, 1]);
+        let (_, p) = app
+            .get(&format!("/api/v1/policy/proposals/{id}"), &app.admin)
+            .await;
+        assert_eq!(p["status"], "pending", "{p}");
+        assert!(p["source"].as_str().unwrap().contains("grace_days = 30"));
         app.stop().await;
     }
 }

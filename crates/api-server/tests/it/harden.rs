@@ -135,7 +135,11 @@ async fn reloads_do_not_leak_child() {
             .split_once("\n\n")
             .map(|(_, rules)| rules.to_string())
             .unwrap_or_default();
-        let version = |i: usize| format!("{CANADA}\n# version {i}\n{extra}");
+        // Each with a greater `[policy] version` (an older one is refused).
+        let version = |i: usize| {
+            let canada = CANADA.replacen("\nversion = 2\n", &format!("\nversion = {}\n", i + 2), 1);
+            format!("{canada}\n{extra}")
+        };
         let approver = app.token(Role::Approver).await;
         let analyst = app.token(Role::Analyst).await;
         let (device, _) = app.enroll("phone-leak").await;
