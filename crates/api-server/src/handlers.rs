@@ -547,7 +547,21 @@ async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str, bytes: &
     if let Some(c) = &b.comment {
         crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
     }
-    let day = state.config.time_zone.today().to_string();
+    let today = state.config.time_zone.today();
+    if to == "approved" {
+        // Approval is checked again: the request may have waited past its end date, or its
+        // rule may have left the active policy since.
+        let exc = state.store.exception(id).await?;
+        if app_policy::Date::parse(&exc.expires).is_ok_and(|e| e <= today) {
+            return Err(ApiError::Invalid(format!(
+                "expires: exception {id} ends on {}, which is not in the future (today is \
+                 {today}); request a new one",
+                exc.expires
+            )));
+        }
+        check_rule(state, &exc.rule)?;
+    }
+    let day = today.to_string();
     let row = state
         .store
         .decide_exception(id, to, &p.id, b.comment.as_deref(), &day)

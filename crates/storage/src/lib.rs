@@ -1291,6 +1291,16 @@ impl Store {
         Ok(exc)
     }
 
+    /// One exception.
+    pub async fn exception(&self, id: &str) -> Result<ExceptionRow> {
+        let row = sqlx::query(&format!("{EXCEPTION_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        exception_row(&row)
+    }
+
     /// Exceptions, optionally only those with `status`.
     pub async fn exceptions(&self, status: Option<&str>) -> Result<Vec<ExceptionRow>> {
         let rows = match status {

@@ -103,6 +103,51 @@ async fn exception_requests_are_validated_like_the_policy_file() {
         let (_, list) = app.get("/api/v1/exceptions", &app.admin).await;
         assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 
+        // Approval checks the rule again: here the rule left the active policy meanwhile.
+        let id = v["id"].as_str().unwrap().to_string();
+        let without = {
+            let src = CANADA.replacen("\nversion = 2\n", "\nversion = 3\n", 1);
+            let start = src.find("[[rules]]\nid = \"ca-2023-10-wechat\"").unwrap();
+            let end = start + 1 + src[start + 1..].find("[[rules]]\n").unwrap();
+            format!("{}{}", &src[..start], &src[end..])
+        };
+        let (s, p) = app
+            .send(
+                reqwest::Method::PUT,
+                "/api/v1/policy?reason=test",
+                Some(&app.admin),
+                Some(Value::String(without)),
+            )
+            .await;
+        assert_eq!(s, 202, "{p}");
+        let pid = p["proposal"]["id"].as_str().unwrap();
+        let second = app.token(Role::Approver).await;
+        let (s, p) = app
+            .post(
+                &format!("/api/v1/policy/proposals/{pid}/approve"),
+                Some(&second),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/exceptions/{id}/approve"),
+                Some(&second),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 422, "{v}");
+        assert!(err(&v).contains("rule:"), "{v}");
+        let (_, e) = app.get("/api/v1/exceptions", &app.admin).await;
+        assert!(
+            e.as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["status"] == "requested"),
+            "{e}"
+        );
+
         app.stop().await;
     }
 }
