@@ -36,6 +36,23 @@ pub struct ActivePolicy {
     deadlines: std::collections::HashMap<String, Option<Date>>,
 }
 
+impl ActivePolicy {
+    /// Whether `id` is a rule of this version.
+    pub(crate) fn has_rule(&self, id: &str) -> bool {
+        self.deadlines.contains_key(id)
+    }
+
+    /// The rule ids of this version, in policy order.
+    pub(crate) fn rule_ids(&self) -> Vec<&str> {
+        self.compiled
+            .borrow_owner()
+            .rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+}
+
 /// Loads the latest policy version with the approved exceptions, compiled.
 pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, ApiError> {
     let Some(pv) = store.active_policy().await? else {
@@ -71,7 +88,7 @@ fn build_active(
             groups: Vec::new(),
             apps: exc.app_id.iter().cloned().collect(),
             justification: exc.justification.clone(),
-            basis: None,
+            basis: exc.basis.clone(),
             requester: exc.requested_by.clone(),
             approver: exc.decided_by.clone().unwrap_or_default(),
             granted: None,

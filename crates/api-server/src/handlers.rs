@@ -132,18 +132,215 @@ pub(crate) async fn enroll(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishQuery {
+    /// Why this version: recorded in its events; required when it weakens the ban.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `PUT /api/v1/policy?reason=...`: the body is the policy TOML, as before; the reason is a
+/// query parameter so that the body stays the file itself (issue 14, item 1).
+///
+/// * Identical to the active version (same SHA-256): 200 with that version and
+///   `"unchanged": true`; nothing is written.
+/// * `[policy] version` not greater than the active file's: 409 naming both versions.
+/// * Otherwise the answer carries the semantic diff against the active version (`diff`,
+///   `text`, `weakenings`). A version that only tightens the ban (or the first) is published
+///   at once: 200 with `version`. One that weakens it (see `app_policy::WeakeningKind`) needs a
+///   `reason` (422 otherwise) and becomes a pending proposal: 202 with `proposal`; a second
+///   person (approver or admin) approves it with `POST /api/v1/policy/proposals/{id}/approve`.
 pub(crate) async fn put_policy(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
+    q: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
     source: String,
-) -> ApiResult {
+) -> Result<axum::response::Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let reason = q.reason.filter(|r| !r.trim().is_empty());
+    if let Some(r) = &reason {
+        crate::fields::text("reason", r, crate::fields::MAX_JUSTIFICATION)?;
+    }
     // Parsing, checking and compiling cost time in the size of the policy: they run on the
     // blocking pool, one policy at a time, so the async workers keep answering (`/healthz`)
     // and the request timeout fires while they run.
-    let name = crate::policy_job::validate(&state, source.clone()).await?;
-    let version = state.store.publish_policy(&name, &source, &p.id).await?;
+    let new = crate::policy_job::validate(&state, source.clone()).await?;
+    let active = state.store.active_policy().await?;
+    let Some(active) = active else {
+        // The first version: nothing to weaken.
+        let version = state
+            .store
+            .publish_checked(
+                &storage::NewPolicy {
+                    name: &new.name,
+                    source: &source,
+                    base_version: None,
+                    reason: reason.as_deref(),
+                    diff: &Value::Null,
+                    weakenings: &json!([]),
+                },
+                &p.id,
+            )
+            .await?;
+        state.reload_policy().await?;
+        return Ok(Json(
+            json!({"version": version, "name": new.name, "unchanged": false,
+                              "status": "published", "diff": null}),
+        )
+        .into_response());
+    };
+    if active.sha256 == storage::hash_secret(&source) {
+        return Ok(Json(json!({"version": active.version, "name": active.name,
+                              "unchanged": true, "status": "unchanged",
+                              "text": "no differences\n"}))
+        .into_response());
+    }
+    let old_source = active.source.clone();
+    let new_for_diff = std::sync::Arc::clone(&new);
+    let (old_version, diff) = tokio::task::spawn_blocking(move || {
+        let old = app_policy::parse_policy(&old_source, "policy.toml")
+            .map_err(|e| ApiError::Internal(format!("stored policy: {e}")))?;
+        let d = app_policy::diff(&old, &new_for_diff, crate::checkin::today());
+        Ok::<_, ApiError>((old.version, d))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("policy diff task: {e}")))??;
+    if let Some(ov) = old_version {
+        if new.version.is_none_or(|nv| nv <= ov) {
+            return Err(ApiError::Conflict(format!(
+                "version: the file's version {} is not greater than the active policy's \
+                 version {ov} (server version {}); increase [policy] version",
+                new.version
+                    .map_or_else(|| "(none)".to_string(), |v| v.to_string()),
+                active.version
+            )));
+        }
+    }
+    let text = app_policy::diff_text(&diff);
+    let weakenings =
+        serde_json::to_value(&diff.weakenings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let diff_json = serde_json::to_value(&diff).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let np = storage::NewPolicy {
+        name: &new.name,
+        source: &source,
+        base_version: Some(active.version),
+        reason: reason.as_deref(),
+        diff: &diff_json,
+        weakenings: &weakenings,
+    };
+    if diff.weakens() {
+        if reason.is_none() {
+            let kinds: Vec<String> = diff
+                .weakenings
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} {}",
+                        w.id,
+                        serde_json::to_value(w.kind).unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Err(ApiError::Invalid(format!(
+                "reason: required: this version weakens the ban ({}); publish it with \
+                 ?reason=... and a second person (approver or admin) must approve the proposal",
+                kinds.join(", ")
+            )));
+        }
+        let proposal = state.store.propose_policy(&np, &p.id).await?;
+        return Ok((
+            axum::http::StatusCode::ACCEPTED,
+            Json(
+                json!({"status": "pending", "unchanged": false, "name": new.name,
+                        "proposal": proposal, "text": text, "weakenings": weakenings,
+                        "diff": diff_json}),
+            ),
+        )
+            .into_response());
+    }
+    let version = state.store.publish_checked(&np, &p.id).await?;
     state.reload_policy().await?;
-    Ok(Json(json!({"version": version, "name": name})))
+    Ok(Json(
+        json!({"version": version, "name": new.name, "unchanged": false,
+                   "status": "published", "text": text, "diff": diff_json}),
+    )
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProposalQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /api/v1/policy/proposals?status=pending`: proposals, newest first, without sources.
+pub(crate) async fn policy_proposals(
+    State(state): State<AppState>,
+    q: Result<Query<ProposalQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    to_json(&state.store.policy_proposals(q.status.as_deref()).await?)
+}
+
+/// `GET /api/v1/policy/proposals/{id}`: one proposal, with its source.
+pub(crate) async fn policy_proposal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    to_json(&state.store.policy_proposal(&id).await?)
+}
+
+async fn decide_proposal(
+    state: &AppState,
+    p: &ApiPrincipal,
+    id: &str,
+    to: &str,
+    bytes: &[u8],
+) -> ApiResult {
+    let b: DecisionBody = optional_body(bytes)?;
+    if let Some(c) = &b.comment {
+        crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
+    }
+    let proposal = state.store.policy_proposal(id).await?;
+    if to == "approved" && proposal.proposed_by == p.id {
+        return Err(ApiError::Forbidden(format!(
+            "two-person rule: proposal {id} was made by you; another approver or admin must \
+             approve it"
+        )));
+    }
+    let row = state
+        .store
+        .decide_policy_proposal(id, to, &p.id, b.comment.as_deref())
+        .await?;
+    if row.published_version.is_some() {
+        state.reload_policy().await?;
+    }
+    to_json(&row)
+}
+
+/// `POST /api/v1/policy/proposals/{id}/approve`, body optional `{"comment": "..."}`: a second
+/// person (approver or admin, not the proposer: 403) makes the proposal the next version,
+/// if the active version is still the one it was diffed against (409 otherwise).
+pub(crate) async fn approve_proposal(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    decide_proposal(&state, &p, &id, "approved", &bytes).await
+}
+
+/// `POST /api/v1/policy/proposals/{id}/reject`, body optional `{"comment": "..."}`: the
+/// proposal is closed without a version (the proposer may withdraw their own this way).
+pub(crate) async fn reject_proposal(
+    State(state): State<AppState>,
+    Extension(p): Extension<ApiPrincipal>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    decide_proposal(&state, &p, &id, "rejected", &bytes).await
 }
 
 pub(crate) async fn policy_versions(State(state): State<AppState>) -> ApiResult {
@@ -214,20 +411,35 @@ pub(crate) struct ExceptionRequest {
     rule: String,
     #[serde(default)]
     app_id: Option<String>,
+    /// `law_enforcement`, `national_security`, `security_research` or `other`; absent means
+    /// `other` (see [`request_exception`]).
+    #[serde(default)]
+    basis: Option<String>,
     justification: String,
     expires: String,
 }
 
+/// `POST /api/v1/exceptions`: an analyst asks for a time-limited exception to one rule for one
+/// device, validated as `policy check` validates the exceptions of a policy file (issue 14,
+/// item 5):
+///
+/// * `rule` must be a rule of the active policy version (422 listing the rule ids, or saying
+///   where to list them);
+/// * `expires` (the last day, inclusive) must be after today and at most
+///   `Config::max_exception_days` from today (default a year, `LONG_EXCEPTION_DAYS`);
+/// * `basis` is the category of OMB M-23-13: `law_enforcement`, `national_security`,
+///   `security_research` or `other`; `justification` must not be empty whatever the basis.
+///   `basis` may be left out, and then is `other`: the API always required a non-empty
+///   justification, which is exactly what `other` needs, so clients written before the basis
+///   existed keep working and their requests are recorded as `other`.
+///
+/// Every refusal is a 422 naming the field, and nothing is stored.
 pub(crate) async fn request_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     b: Result<Json<ExceptionRequest>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
-    app_policy::Date::parse(&b.expires).map_err(|e| ApiError::Invalid(format!("expires: {e}")))?;
-    if b.justification.trim().is_empty() {
-        return Err(ApiError::Invalid("justification is required".into()));
-    }
     crate::fields::text("device_id", &b.device_id, crate::fields::MAX_NAME)?;
     crate::fields::text("rule", &b.rule, crate::fields::MAX_NAME)?;
     crate::fields::opt("app_id", b.app_id.as_deref(), crate::fields::MAX_APP_ID)?;
@@ -236,48 +448,160 @@ pub(crate) async fn request_exception(
         &b.justification,
         crate::fields::MAX_JUSTIFICATION,
     )?;
+    let basis = b.basis.as_deref().unwrap_or("other");
+    if !app_policy::EXCEPTION_BASES.contains(&basis) {
+        return Err(ApiError::Invalid(format!(
+            "basis: {basis:?} is not a basis category; use one of {}",
+            app_policy::EXCEPTION_BASES.join(", ")
+        )));
+    }
+    if b.justification.trim().is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "justification: required (basis {basis}): say why the exception is needed"
+        )));
+    }
+    let expires = app_policy::Date::parse(&b.expires)
+        .map_err(|e| ApiError::Invalid(format!("expires: {e}")))?;
+    let today = state.config.time_zone.today();
+    if expires <= today {
+        return Err(ApiError::Invalid(format!(
+            "expires: {expires} is not in the future (today is {today})"
+        )));
+    }
+    let max = state.config.max_exception_days;
+    let latest = today.add_days(max);
+    if expires > latest {
+        return Err(ApiError::Invalid(format!(
+            "expires: {expires} is more than {max} days away; the latest allowed is {latest} \
+             (--max-exception-days)"
+        )));
+    }
+    check_rule(&state, &b.rule)?;
     let row = state
         .store
         .request_exception(
-            &b.device_id,
-            &b.rule,
-            b.app_id.as_deref(),
-            &b.justification,
-            &b.expires,
+            &storage::NewException {
+                device_id: &b.device_id,
+                rule: &b.rule,
+                app_id: b.app_id.as_deref(),
+                basis,
+                justification: &b.justification,
+                expires: &b.expires,
+            },
             &p.id,
         )
         .await?;
     to_json(&row)
 }
 
-async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str) -> ApiResult {
-    let row = state.store.decide_exception(id, to, &p.id).await?;
+/// Most rule ids named in the message refusing an unknown rule.
+const RULES_LISTED: usize = 20;
+
+/// 422 naming `rule` unless `rule` is a rule of the active policy version.
+fn check_rule(state: &AppState, rule: &str) -> Result<(), ApiError> {
+    let Some(active) = state.active_policy() else {
+        return Err(ApiError::Invalid(format!(
+            "rule: {rule:?} does not exist: no policy is published yet (PUT /api/v1/policy)"
+        )));
+    };
+    if active.has_rule(rule) {
+        return Ok(());
+    }
+    let ids = active.rule_ids();
+    let listed = if ids.len() <= RULES_LISTED {
+        format!("the rules are {}", ids.join(", "))
+    } else {
+        format!(
+            "it has {} rules, listed in GET /api/v1/policy/versions/{}",
+            ids.len(),
+            active.version
+        )
+    };
+    Err(ApiError::Invalid(format!(
+        "rule: {rule:?} is not a rule of the active policy (version {}); {listed}",
+        active.version
+    )))
+}
+
+/// The optional body of an exception decision.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecisionBody {
+    /// The decider's note, stored in the decision's event.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Parses an optional JSON body (empty: none).
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Invalid(format!("body: {e}")))
+}
+
+async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str, bytes: &[u8]) -> ApiResult {
+    let b: DecisionBody = optional_body(bytes)?;
+    if let Some(c) = &b.comment {
+        crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
+    }
+    let today = state.config.time_zone.today();
+    if to == "approved" {
+        // Approval is checked again: the request may have waited past its end date, or its
+        // rule may have left the active policy since.
+        let exc = state.store.exception(id).await?;
+        if app_policy::Date::parse(&exc.expires).is_ok_and(|e| e <= today) {
+            return Err(ApiError::Invalid(format!(
+                "expires: exception {id} ends on {}, which is not in the future (today is \
+                 {today}); request a new one",
+                exc.expires
+            )));
+        }
+        check_rule(state, &exc.rule)?;
+    }
+    let day = today.to_string();
+    let row = state
+        .store
+        .decide_exception(id, to, &p.id, b.comment.as_deref(), &day)
+        .await?;
     state.reload_policy().await?;
     to_json(&row)
 }
 
+/// `POST /api/v1/exceptions/{id}/approve`, body optional: `{"comment": "..."}` (stored in the
+/// approval event). The approver must not be the requester.
 pub(crate) async fn approve_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "approved").await
+    decide(&state, &p, &id, "approved", &bytes).await
 }
 
+/// `POST /api/v1/exceptions/{id}/deny`, body optional: `{"comment": "..."}`.
 pub(crate) async fn deny_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "denied").await
+    decide(&state, &p, &id, "denied", &bytes).await
 }
 
+/// `POST /api/v1/exceptions/{id}/revoke`, body optional: `{"comment": "..."}`. Takes effect at
+/// once: the policy is recompiled here (other servers follow the event), and the findings the
+/// exception covered show in grace or in violation in every read model from now, before the
+/// device checks in again.
 pub(crate) async fn revoke_exception(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     Path(id): Path<String>,
+    bytes: axum::body::Bytes,
 ) -> ApiResult {
-    decide(&state, &p, &id, "revoked").await
+    decide(&state, &p, &id, "revoked", &bytes).await
 }
 
 #[derive(Debug, Deserialize)]

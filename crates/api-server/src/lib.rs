@@ -89,6 +89,10 @@ pub struct Config {
     pub max_policy_bytes: usize,
     /// Most rules in a published policy.
     pub max_policy_rules: usize,
+    /// Latest expiry of an exception requested through `POST /api/v1/exceptions`, in days
+    /// from today (default [`app_policy::LONG_EXCEPTION_DAYS`], the year past which
+    /// `policy check` warns `long-exception`).
+    pub max_exception_days: u32,
     /// Time limit per request (it fires while a policy is checked on the blocking pool).
     pub request_timeout: Duration,
     /// Most check-ins committed in one transaction.
@@ -122,6 +126,7 @@ impl Default for Config {
             max_upload_bytes: 256 * 1024 * 1024,
             max_policy_bytes: 16 * 1024 * 1024,
             max_policy_rules: 100_000,
+            max_exception_days: app_policy::LONG_EXCEPTION_DAYS,
             request_timeout: Duration::from_secs(30),
             max_batch: 1024,
             next_checkin_s: 900,
@@ -246,6 +251,30 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/policy/versions",
             Access::Role(Viewer),
             get(h::policy_versions),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/policy/proposals",
+            Access::Role(Viewer),
+            get(h::policy_proposals),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/policy/proposals/{id}",
+            Access::Role(Viewer),
+            get(h::policy_proposal),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/policy/proposals/{id}/approve",
+            Access::Role(Approver),
+            post(h::approve_proposal),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/policy/proposals/{id}/reject",
+            Access::Role(Approver),
+            post(h::reject_proposal),
         ),
         r(
             Method::GET,
@@ -798,6 +827,50 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// What a route's OpenAPI operation says beyond its access: a description and extra
+/// responses.
+fn route_note(r: &RouteInfo) -> Option<(&'static str, &'static [(&'static str, &'static str)])> {
+    Some(match (r.method.as_str(), r.path) {
+        ("PUT", "/api/v1/policy") => (
+            "Body: the policy TOML. Query: `reason` (recorded in the events; required when the \
+             version weakens the ban). Identical to the active version: 200 with \
+             `unchanged: true`, nothing written. Every answer carries the semantic diff. A \
+             version that only tightens is published at once (200); one that weakens the ban \
+             becomes a pending proposal (202) that another approver or admin approves.",
+            &[
+                ("202", "weakens the ban: stored as a pending proposal"),
+                ("409", "[policy] version not greater than the active one"),
+            ],
+        ),
+        ("POST", "/api/v1/policy/proposals/{id}/approve") => (
+            "Body optional: {\"comment\": \"...\"}. Two-person rule: the proposer cannot \
+             approve (403). 409 if the proposal is not pending or another version became \
+             active since it was proposed.",
+            &[("409", "not pending, or the active version changed")],
+        ),
+        ("POST", "/api/v1/policy/proposals/{id}/reject") => {
+            ("Body optional: {\"comment\": \"...\"}.", &[])
+        }
+        ("POST", "/api/v1/exceptions") => (
+            "Body: device_id, rule (of the active policy), app_id (optional), basis \
+             (law_enforcement, national_security, security_research or other; absent means \
+             other, for clients older than the field), justification (required, non-empty), \
+             expires (YYYY-MM-DD, after today, at most max_exception_days away).",
+            &[],
+        ),
+        ("POST", "/api/v1/exceptions/{id}/approve" | "/api/v1/exceptions/{id}/deny") => (
+            "Body optional: {\"comment\": \"...\"}, stored in the decision's event. The \
+             requester cannot decide their own request (409).",
+            &[],
+        ),
+        ("POST", "/api/v1/exceptions/{id}/revoke") => (
+            "Body optional: {\"comment\": \"...\"}. Takes effect at once in every read model.",
+            &[],
+        ),
+        _ => return None,
+    })
+}
+
 /// The OpenAPI 3.1 document, generated from [`route_table`]: it cannot miss a route.
 pub fn openapi() -> serde_json::Value {
     use serde_json::json;
@@ -830,6 +903,14 @@ pub fn openapi() -> serde_json::Value {
         });
         if let (Some(role), Some(obj)) = (role, op.as_object_mut()) {
             obj.insert("x-min-role".into(), json!(role));
+        }
+        if let (Some((note, extra)), Some(obj)) = (route_note(&r), op.as_object_mut()) {
+            obj.insert("description".into(), json!(note));
+            if let Some(responses) = obj.get_mut("responses").and_then(|v| v.as_object_mut()) {
+                for (code, what) in extra {
+                    responses.insert((*code).into(), json!({"description": what}));
+                }
+            }
         }
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         if let Some(obj) = entry.as_object_mut() {

@@ -38,9 +38,9 @@ fn rule_headers(source: &str) -> usize {
         .count()
 }
 
-/// Parses, checks and compiles `source` on the blocking pool; the policy's name when it may be
+/// Parses, checks and compiles `source` on the blocking pool; the parsed policy when it may be
 /// published, or 422 with every error.
-pub(crate) async fn validate(state: &AppState, source: String) -> Result<String, ApiError> {
+pub(crate) async fn validate(state: &AppState, source: String) -> Result<Arc<Policy>, ApiError> {
     let cfg = &state.config;
     if source.len() > cfg.max_policy_bytes {
         return Err(ApiError::Invalid(format!(
@@ -69,7 +69,7 @@ pub(crate) async fn validate(state: &AppState, source: String) -> Result<String,
         r
     });
     match job.await {
-        Ok(r) => r.map(|p| p.name.clone()),
+        Ok(r) => r,
         Err(e) => Err(ApiError::Internal(format!("policy check task: {e}"))),
     }
 }

@@ -14,6 +14,11 @@ use std::ops::ControlFlow;
 /// warning naming the rule it reached.
 pub const SHADOW_BUDGET: u64 = 20_000_000;
 
+/// Longest an exception may last (days from grant to expiry) before `check` warns
+/// `long-exception`: a year, leap day included. The server uses it as its default limit on
+/// exceptions requested through the API (`max_exception_days`).
+pub const LONG_EXCEPTION_DAYS: u32 = 366;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -336,11 +341,11 @@ pub fn check(p: &Policy, at: Date) -> Vec<Diagnostic> {
                         e.id, e.expires
                     ),
                 );
-            } else if e
-                .expires
-                .days_since_epoch()
-                .saturating_sub(g.days_since_epoch())
-                > 366
+            } else if i64::from(
+                e.expires
+                    .days_since_epoch()
+                    .saturating_sub(g.days_since_epoch()),
+            ) > i64::from(LONG_EXCEPTION_DAYS)
             {
                 push(
                     Warning,

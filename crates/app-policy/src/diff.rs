@@ -82,6 +82,10 @@ pub struct PolicyDiff {
     pub only_old_targets: Vec<String>,
     /// What they target only in the new policy.
     pub only_new_targets: Vec<String>,
+    /// The changes that weaken the ban (see [`Weakening`]); empty when the new version only
+    /// tightens it or changes nothing that decides compliance.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weakenings: Vec<Weakening>,
 }
 
 impl PolicyDiff {
@@ -89,6 +93,46 @@ impl PolicyDiff {
     pub fn is_empty(&self) -> bool {
         *self == PolicyDiff::default()
     }
+
+    /// Whether the new version weakens the ban anywhere (a second person must approve it).
+    pub fn weakens(&self) -> bool {
+        !self.weakenings.is_empty()
+    }
+}
+
+/// How a change weakens the ban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeakeningKind {
+    /// A prohibit rule is gone, or no longer prohibits.
+    ProhibitionRemoved,
+    /// A prohibit rule matches fewer apps (an app id, signer, team or vendor dropped), fewer
+    /// platforms or fewer devices (scope).
+    ProhibitionNarrowed,
+    /// A prohibit rule's grace period is longer.
+    GraceLengthened,
+    /// A prohibit rule takes effect later (or its effective date was added).
+    DeadlineLater,
+    /// An exception was granted, or covers more devices, groups, apps or days.
+    ExceptionWidened,
+    /// An allow rule was added or matches more, or the policy went from allowlist to
+    /// denylist: apps the old version prohibited may now be allowed.
+    AllowWidened,
+    /// Rules changed order: an earlier allow rule may now shadow a prohibition.
+    RulesReordered,
+    /// A vendor named by prohibit rules lost an app id, prefix or signer, or is gone.
+    VendorNarrowed,
+}
+
+/// One change that weakens the ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Weakening {
+    /// What kind of weakening.
+    pub kind: WeakeningKind,
+    /// The rule, exception or vendor (or `policy`).
+    pub id: String,
+    /// What changed, for people.
+    pub detail: String,
 }
 
 fn strs(v: &[Located<String>]) -> Value {
@@ -393,7 +437,213 @@ pub fn diff(old: &Policy, new: &Policy, at: Date) -> PolicyDiff {
     let (to, tn) = (targets(old), targets(new));
     d.only_old_targets = to.difference(&tn).cloned().collect();
     d.only_new_targets = tn.difference(&to).cloned().collect();
+    d.weakenings = weakenings(old, new, d.rules_reordered);
     d
+}
+
+/// The values of `old` missing from `new`.
+fn dropped<'a>(old: &'a [Located<String>], new: &[Located<String>]) -> Vec<&'a str> {
+    old.iter()
+        .map(|l| l.value.as_str())
+        .filter(|v| !new.iter().any(|n| n.value == *v))
+        .collect()
+}
+
+/// Whether a "list where empty means all" got narrower or changed sideways.
+fn narrower(b: Option<Breadth>) -> bool {
+    matches!(b, Some(Breadth::Narrowed | Breadth::Changed))
+}
+
+/// Whether it got wider or changed sideways.
+fn wider(b: Option<Breadth>) -> bool {
+    matches!(b, Some(Breadth::Widened | Breadth::Changed))
+}
+
+/// Every change from `old` to `new` that weakens the ban; conservative: a change that may
+/// weaken it (a reordering, a glob rewritten) counts.
+pub fn weakenings(old: &Policy, new: &Policy, reordered: bool) -> Vec<Weakening> {
+    use WeakeningKind as K;
+    let mut out = Vec::new();
+    let mut push = |kind, id: &str, detail: String| {
+        out.push(Weakening {
+            kind,
+            id: id.to_string(),
+            detail,
+        });
+    };
+    if old.mode == Mode::Allowlist && new.mode == Mode::Denylist {
+        push(
+            K::AllowWidened,
+            "policy",
+            "mode allowlist -> denylist: unlisted apps are no longer prohibited".into(),
+        );
+    }
+    for o in &old.rules {
+        let Some(n) = new.rule(&o.id) else {
+            if o.action == Action::Prohibit {
+                push(K::ProhibitionRemoved, &o.id, "prohibit rule removed".into());
+            }
+            continue;
+        };
+        if o.action == Action::Prohibit && n.action != Action::Prohibit {
+            push(
+                K::ProhibitionRemoved,
+                &o.id,
+                format!("action prohibit -> {}", show(&json!(n.action))),
+            );
+            continue;
+        }
+        if o.action == Action::Prohibit {
+            let mut lost = Vec::new();
+            for (field, a, b) in [
+                ("app_ids", &o.app_ids, &n.app_ids),
+                ("signer_sha256", &o.signer_sha256, &n.signer_sha256),
+                ("signer_sha1", &o.signer_sha1, &n.signer_sha1),
+                ("team_ids", &o.team_ids, &n.team_ids),
+                ("vendors", &o.vendors, &n.vendors),
+            ] {
+                let gone = dropped(a, b);
+                if !gone.is_empty() {
+                    lost.push(format!("{field} lost {}", gone.join(", ")));
+                }
+            }
+            if narrower(breadth(&o.platforms, &n.platforms)) {
+                lost.push("platforms narrowed".into());
+            }
+            if narrower(scope_breadth(&o.scope, &n.scope)) {
+                lost.push("scope narrowed".into());
+            }
+            if !lost.is_empty() {
+                push(K::ProhibitionNarrowed, &o.id, lost.join("; "));
+            }
+            if n.grace_days > o.grace_days {
+                push(
+                    K::GraceLengthened,
+                    &o.id,
+                    format!("grace_days {} -> {}", o.grace_days, n.grace_days),
+                );
+            }
+            let later = match (o.effective, n.effective) {
+                (Some(a), Some(b)) => b > a,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if later {
+                push(
+                    K::DeadlineLater,
+                    &o.id,
+                    format!(
+                        "effective {} -> {}",
+                        show(&opt(&o.effective)),
+                        show(&opt(&n.effective))
+                    ),
+                );
+            }
+        }
+        if n.action == Action::Allow {
+            let more = o.action != Action::Allow
+                || n.app_ids
+                    .iter()
+                    .chain(&n.signer_sha256)
+                    .chain(&n.signer_sha1)
+                    .chain(&n.team_ids)
+                    .chain(&n.vendors)
+                    .any(|v| {
+                        !o.app_ids
+                            .iter()
+                            .chain(&o.signer_sha256)
+                            .chain(&o.signer_sha1)
+                            .chain(&o.team_ids)
+                            .chain(&o.vendors)
+                            .any(|x| x.value == v.value)
+                    })
+                || wider(breadth(&o.platforms, &n.platforms))
+                || wider(scope_breadth(&o.scope, &n.scope));
+            if more {
+                push(K::AllowWidened, &n.id, "allow rule matches more".into());
+            }
+        }
+    }
+    for n in &new.rules {
+        if n.action == Action::Allow && old.rule(&n.id).is_none() {
+            push(K::AllowWidened, &n.id, "allow rule added".into());
+        }
+    }
+    if reordered {
+        push(
+            K::RulesReordered,
+            "policy",
+            "rules reordered (the first matching rule decides)".into(),
+        );
+    }
+    for e in &new.exceptions {
+        let Some(o) = old.exceptions.iter().find(|o| o.id == e.id) else {
+            push(
+                K::ExceptionWidened,
+                &e.id,
+                format!("exception granted: {}", exception_summary(e)),
+            );
+            continue;
+        };
+        let mut more = Vec::new();
+        if o.rule.value != e.rule.value {
+            more.push(format!("rule {} -> {}", o.rule.value, e.rule.value));
+        }
+        let added = |a: &[String], b: &[String]| b.iter().any(|x| !a.contains(x));
+        if added(&o.devices, &e.devices) {
+            more.push("more devices".into());
+        }
+        if added(&o.groups, &e.groups) {
+            more.push("more groups".into());
+        }
+        if wider(breadth(&o.apps, &e.apps)) {
+            more.push("more apps".into());
+        }
+        if e.expires > o.expires {
+            more.push(format!("expires {} -> {}", o.expires, e.expires));
+        }
+        let earlier = match (o.granted, e.granted) {
+            (Some(a), Some(b)) => b < a,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if earlier {
+            more.push("granted earlier".into());
+        }
+        if !more.is_empty() {
+            push(K::ExceptionWidened, &e.id, more.join("; "));
+        }
+    }
+    let named: BTreeSet<String> = old
+        .rules
+        .iter()
+        .filter(|r| r.action == Action::Prohibit)
+        .flat_map(|r| r.vendors.iter().map(|v| v.value.to_lowercase()))
+        .collect();
+    for v in old
+        .vendors
+        .iter()
+        .filter(|v| named.contains(&v.name.to_lowercase()))
+    {
+        let Some(n) = new.vendor(&v.name) else {
+            push(K::VendorNarrowed, &v.name, "vendor removed".into());
+            continue;
+        };
+        let lost = |a: &[String], b: &[String]| a.iter().any(|x| !b.contains(x));
+        if lost(&v.app_ids, &n.app_ids)
+            || lost(&v.package_prefixes, &n.package_prefixes)
+            || lost(&v.signer_sha256, &n.signer_sha256)
+            || lost(&v.signer_sha1, &n.signer_sha1)
+            || lost(&v.publishers, &n.publishers)
+        {
+            push(
+                K::VendorNarrowed,
+                &v.name,
+                "vendor lost an app id, prefix, signer or publisher".into(),
+            );
+        }
+    }
+    out
 }
 
 fn show(v: &Value) -> String {
@@ -471,5 +721,206 @@ pub fn diff_text(d: &PolicyDiff) -> String {
     if !d.only_new_targets.is_empty() {
         let _ = writeln!(s, "targeted only by NEW: {}", d.only_new_targets.join(", "));
     }
+    for w in &d.weakenings {
+        let _ = writeln!(
+            s,
+            "WEAKENS ({}) {}: {}",
+            show(&json!(w.kind)),
+            w.id,
+            w.detail
+        );
+    }
     s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::parse_policy;
+
+    const BASE: &str = r#"
+[policy]
+name = "p"
+version = 1
+mode = "denylist"
+
+[[vendors]]
+name = "Kaspersky"
+app_ids = ["com.kms.free"]
+package_prefixes = ["com.kaspersky."]
+
+[[rules]]
+id = "wechat"
+action = "prohibit"
+app_ids = ["com.tencent.mm", "com.tencent.xin"]
+platforms = ["android", "ios"]
+effective = 2023-10-30
+grace_days = 0
+[rules.scope]
+groups = ["government-issued"]
+
+[[rules]]
+id = "kaspersky"
+action = "prohibit"
+vendors = ["Kaspersky"]
+
+[[rules]]
+id = "ok"
+action = "allow"
+app_ids = ["org.ok"]
+
+[[exceptions]]
+id = "EX-1"
+rule = "wechat"
+devices = ["d1"]
+justification = "liaison"
+requester = "a"
+approver = "b"
+expires = 2030-01-01
+"#;
+
+    fn kinds(new_src: &str) -> Vec<WeakeningKind> {
+        let at = Date::parse("2026-01-01").unwrap();
+        let old = parse_policy(BASE, "old.toml").unwrap();
+        let new = parse_policy(new_src, "new.toml").unwrap();
+        let d = diff(&old, &new, at);
+        assert_eq!(d.weakens(), !d.weakenings.is_empty());
+        d.weakenings.iter().map(|w| w.kind).collect()
+    }
+
+    fn edit(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "{from}");
+        BASE.replacen(from, to, 1)
+            .replace("version = 1", "version = 2")
+    }
+
+    use WeakeningKind as K;
+
+    #[test]
+    fn identical_and_version_only_do_not_weaken() {
+        assert_eq!(kinds(BASE), vec![]);
+        assert_eq!(kinds(&edit("name = \"p\"", "name = \"p\"")), vec![]);
+    }
+
+    #[test]
+    fn tightening_does_not_weaken() {
+        // A rule added, an app id added, a grace period shortened, a deadline earlier, a
+        // platform and a group removed from an exception: all tighten.
+        let src = edit(
+            "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\"]",
+            "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\", \"com.tencent.wework\"]",
+        )
+        .replace("effective = 2023-10-30", "effective = 2023-10-01")
+        .replace("expires = 2030-01-01", "expires = 2029-01-01")
+        .replace("[[exceptions]]", "[[rules]]\nid = \"tiktok\"\naction = \"prohibit\"\napp_ids = [\"com.zhiliaoapp.musically\"]\n\n[[exceptions]]")
+        .replace("app_ids = [\"org.ok\"]", "app_ids = []\nplatforms = [\"android\"]\nvendors = []\nsigner_sha256 = []\n");
+        // The allow rule narrowed to nothing: tighter (validated only by the diff here).
+        let k = kinds(&src);
+        assert!(!k.contains(&K::ProhibitionRemoved), "{k:?}");
+        assert!(!k.contains(&K::ProhibitionNarrowed), "{k:?}");
+        assert!(!k.contains(&K::DeadlineLater), "{k:?}");
+        assert!(!k.contains(&K::ExceptionWidened), "{k:?}");
+        assert!(!k.contains(&K::AllowWidened), "{k:?}");
+    }
+
+    #[test]
+    fn removing_a_prohibition_weakens() {
+        let src = BASE.replace(
+            "[[rules]]\nid = \"kaspersky\"\naction = \"prohibit\"\nvendors = [\"Kaspersky\"]\n",
+            "",
+        );
+        assert_eq!(kinds(&src), vec![K::ProhibitionRemoved]);
+        let src = edit(
+            "id = \"kaspersky\"\naction = \"prohibit\"",
+            "id = \"kaspersky\"\naction = \"review\"",
+        );
+        assert_eq!(kinds(&src), vec![K::ProhibitionRemoved]);
+    }
+
+    #[test]
+    fn narrowing_a_prohibition_weakens() {
+        let narrowed = |from: &str, to: &str| kinds(&edit(from, to));
+        assert_eq!(
+            narrowed(
+                "\"com.tencent.mm\", \"com.tencent.xin\"",
+                "\"com.tencent.mm\""
+            ),
+            vec![K::ProhibitionNarrowed]
+        );
+        assert_eq!(
+            narrowed(
+                "platforms = [\"android\", \"ios\"]",
+                "platforms = [\"android\"]"
+            ),
+            vec![K::ProhibitionNarrowed]
+        );
+        assert_eq!(
+            narrowed(
+                "groups = [\"government-issued\"]",
+                "groups = [\"government-issued\"]\nexclude_groups = [\"lab\"]"
+            ),
+            vec![K::ProhibitionNarrowed]
+        );
+        assert_eq!(
+            narrowed("vendors = [\"Kaspersky\"]", "app_ids = [\"com.kms.free\"]"),
+            vec![K::ProhibitionNarrowed]
+        );
+    }
+
+    #[test]
+    fn longer_grace_and_later_deadline_weaken() {
+        assert_eq!(
+            kinds(&edit("grace_days = 0", "grace_days = 30")),
+            vec![K::GraceLengthened]
+        );
+        assert_eq!(
+            kinds(&edit("effective = 2023-10-30", "effective = 2024-10-30")),
+            vec![K::DeadlineLater]
+        );
+    }
+
+    #[test]
+    fn wider_exceptions_weaken() {
+        assert_eq!(
+            kinds(&edit("devices = [\"d1\"]", "devices = [\"d1\", \"d2\"]")),
+            vec![K::ExceptionWidened]
+        );
+        assert_eq!(
+            kinds(&edit("expires = 2030-01-01", "expires = 2031-01-01")),
+            vec![K::ExceptionWidened]
+        );
+        let granted = format!(
+            "{}\n[[exceptions]]\nid = \"EX-2\"\nrule = \"kaspersky\"\ngroups = [\"lab\"]\n\
+             justification = \"research\"\nrequester = \"a\"\napprover = \"b\"\n\
+             expires = 2030-01-01\n",
+            BASE.replace("version = 1", "version = 2")
+        );
+        assert_eq!(kinds(&granted), vec![K::ExceptionWidened]);
+    }
+
+    #[test]
+    fn wider_allow_rules_reordering_and_vendors_weaken() {
+        assert_eq!(
+            kinds(&edit(
+                "app_ids = [\"org.ok\"]",
+                "app_ids = [\"org.ok\", \"com.tencent.*\"]"
+            )),
+            vec![K::AllowWidened]
+        );
+        assert_eq!(
+            kinds(&edit(
+                "package_prefixes = [\"com.kaspersky.\"]",
+                "package_prefixes = []"
+            )),
+            vec![K::VendorNarrowed]
+        );
+        // The allow rule moved first.
+        let allow = "[[rules]]\nid = \"ok\"\naction = \"allow\"\napp_ids = [\"org.ok\"]\n";
+        let src = BASE.replace(allow, "").replace(
+            "[[rules]]\nid = \"wechat\"",
+            &format!("{allow}\n[[rules]]\nid = \"wechat\""),
+        );
+        assert_eq!(kinds(&src), vec![K::RulesReordered]);
+    }
 }

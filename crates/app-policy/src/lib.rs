@@ -16,9 +16,9 @@ pub mod model;
 pub mod parse;
 pub mod partner;
 
-pub use check::{check, has_errors, Diagnostic, Severity};
+pub use check::{check, has_errors, Diagnostic, Severity, LONG_EXCEPTION_DAYS};
 pub use date::Date;
-pub use diff::{diff, diff_text, PolicyDiff};
+pub use diff::{diff, diff_text, PolicyDiff, Weakening, WeakeningKind};
 pub use eval::{CompileError, CompiledPolicy, DeviceReport, Finding, Report, Status};
 pub use export::{export, AssessedApp, Export, ExportOptions, Target};
 pub use inventory::{
@@ -27,7 +27,7 @@ pub use inventory::{
 };
 pub use model::{
     Action, DomainList, Exception, Loc, Mode, Ownership, Platform, Policy, Remedy, Rule, Scope,
-    Vendor,
+    Vendor, EXCEPTION_BASES,
 };
 pub use parse::{parse_policy, parse_vendors, ParseError};
 pub use partner::{list_to_policy, parse_list, ListEntry, ListFormat};

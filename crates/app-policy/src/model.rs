@@ -268,6 +268,16 @@ impl Rule {
     }
 }
 
+/// The basis categories of an exception (OMB M-23-13): an exception is granted for law
+/// enforcement, national security or security research, or for another reason that its
+/// justification must then explain.
+pub const EXCEPTION_BASES: [&str; 4] = [
+    "law_enforcement",
+    "national_security",
+    "security_research",
+    "other",
+];
+
 /// A time-limited, approved deviation from one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exception {

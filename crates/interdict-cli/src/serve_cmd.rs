@@ -36,6 +36,9 @@ pub(crate) struct ServeArgs {
     /// Most rules in a published policy.
     #[arg(long, default_value_t = api_server::Config::default().max_policy_rules)]
     max_policy_rules: usize,
+    /// Latest expiry of an exception requested through the API, in days from today.
+    #[arg(long, default_value_t = api_server::Config::default().max_exception_days)]
+    max_exception_days: u32,
     /// Server configuration file (TOML): `[sso]` single sign-on with OpenID Connect, see
     /// docs/operations.md.
     #[arg(long, value_name = "server.toml")]
@@ -187,6 +190,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             time_zone: args.time_zone,
             max_policy_bytes: args.max_policy_bytes,
             max_policy_rules: args.max_policy_rules,
+            max_exception_days: args.max_exception_days,
             sso,
             ledger,
             ..api_server::Config::default()

@@ -25,6 +25,7 @@ mod ledger;
 mod migrate;
 mod password;
 mod probe;
+mod proposals;
 mod quotas;
 mod report;
 mod secret;
@@ -59,6 +60,7 @@ pub use report::{
     ReportDevice, ReportException, ReportFinding, ReportFormat, ReportLedger, ReportPolicy,
     ReportRule, ReportSummary, REPORT_SCHEMA, STALE_AFTER_DAYS,
 };
+pub use proposals::{NewPolicy, PolicyProposal};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,
@@ -392,6 +394,9 @@ pub struct ExceptionRow {
     pub app_id: Option<String>,
     /// Why.
     pub justification: String,
+    /// Basis category (`law_enforcement`, `national_security`, `security_research` or
+    /// `other`); none for requests made before it was recorded.
+    pub basis: Option<String>,
     /// Last day (YYYY-MM-DD, inclusive).
     pub expires: String,
     /// `requested`, `approved`, `denied` or `revoked`.
@@ -400,6 +405,23 @@ pub struct ExceptionRow {
     pub requested_by: String,
     /// Decider token id.
     pub decided_by: Option<String>,
+}
+
+/// An exception request, as [`Store::request_exception`] stores it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewException<'a> {
+    /// Device covered.
+    pub device_id: &'a str,
+    /// Rule relaxed.
+    pub rule: &'a str,
+    /// App (none: every app the rule matches).
+    pub app_id: Option<&'a str>,
+    /// Basis category.
+    pub basis: &'a str,
+    /// Why.
+    pub justification: &'a str,
+    /// Last day (YYYY-MM-DD, inclusive).
+    pub expires: &'a str,
 }
 
 /// One audit event.
@@ -1127,13 +1149,17 @@ impl Store {
     /// Records an exception request.
     pub async fn request_exception(
         &self,
-        device_id: &str,
-        rule: &str,
-        app_id: Option<&str>,
-        justification: &str,
-        expires: &str,
+        req: &NewException<'_>,
         actor: &str,
     ) -> Result<ExceptionRow> {
+        let NewException {
+            device_id,
+            rule,
+            app_id,
+            basis,
+            justification,
+            expires,
+        } = *req;
         let id = new_id("exc");
         let now = now_ms();
         let mut tx = self.begin().await?;
@@ -1146,7 +1172,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO exceptions (id, device_id, rule, app_id, justification, expires, status, \
-             requested_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8)",
+             requested_by, created_at, basis) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9)",
         )
         .bind(&id)
         .bind(device_id)
@@ -1156,6 +1183,7 @@ impl Store {
         .bind(expires)
         .bind(actor)
         .bind(now)
+        .bind(basis)
         .execute(&mut *tx)
         .await?;
         let row = ExceptionRow {
@@ -1164,6 +1192,7 @@ impl Store {
             rule: rule.to_string(),
             app_id: app_id.map(str::to_string),
             justification: justification.to_string(),
+            basis: Some(basis.to_string()),
             expires: expires.to_string(),
             status: "requested".to_string(),
             requested_by: actor.to_string(),
@@ -1182,9 +1211,23 @@ impl Store {
         Ok(row)
     }
 
-    /// Approves or denies a requested exception, or revokes an approved one.
+    /// Approves or denies a requested exception, or revokes an approved one; `comment` (the
+    /// decider's note) goes into the decision's event.
     /// The decider must differ from the requester ([`StorageError::Conflict`] otherwise).
-    pub async fn decide_exception(&self, id: &str, to: &str, actor: &str) -> Result<ExceptionRow> {
+    ///
+    /// A revocation takes effect at once in every read model: in the same transaction, the open
+    /// findings the exception covers get `excepted_until` set to the day before `day` (and before
+    /// the UTC day), so the effective status shows them in grace or in violation now,
+    /// as an expired exception would, without waiting for the device's next check-in; the days
+    /// before the revocation keep their history in the burn-down series.
+    pub async fn decide_exception(
+        &self,
+        id: &str,
+        to: &str,
+        actor: &str,
+        comment: Option<&str>,
+        day: &str,
+    ) -> Result<ExceptionRow> {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let row = sqlx::query(&format!("{EXCEPTION_COLUMNS} WHERE id = $1"))
@@ -1220,17 +1263,48 @@ impl Store {
         .await?;
         exc.status = to.to_string();
         exc.decided_by = Some(actor.to_string());
-        append_event(
-            &mut tx,
-            now,
-            actor,
-            &format!("exception.{to}"),
-            id,
-            json!({"before": {"status": before}, "after": {"status": to}}),
-        )
-        .await?;
+        let mut body = json!({"before": {"status": before}, "after": {"status": to}});
+        if let Some(c) = comment {
+            body["comment"] = json!(c);
+        }
+        if to == "revoked" {
+            let utc = today();
+            let first = if day < utc.as_str() {
+                day
+            } else {
+                utc.as_str()
+            };
+            let until = app_policy::Date::parse(first)
+                .map_err(|e| StorageError::Invalid(format!("day: {e}")))?;
+            let until = app_policy::Date::from_days_since_epoch(
+                i64::from(until.days_since_epoch()).saturating_sub(1),
+            )
+            .to_string();
+            let n = sqlx::query(
+                "UPDATE findings SET excepted_until = $1 WHERE exception_id = $2 \
+                 AND resolved_at IS NULL AND status = 'excepted' AND excepted_until >= $1",
+            )
+            .bind(&until)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            body["findings_ended"] = json!(n);
+            body["excepted_until"] = json!(until);
+        }
+        append_event(&mut tx, now, actor, &format!("exception.{to}"), id, body).await?;
         tx.commit().await?;
         Ok(exc)
+    }
+
+    /// One exception.
+    pub async fn exception(&self, id: &str) -> Result<ExceptionRow> {
+        let row = sqlx::query(&format!("{EXCEPTION_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        exception_row(&row)
     }
 
     /// Exceptions, optionally only those with `status`.
@@ -1357,8 +1431,8 @@ pub fn today() -> String {
     day_of(now_ms())
 }
 
-const EXCEPTION_COLUMNS: &str = "SELECT id, device_id, rule, app_id, justification, expires, \
-    status, requested_by, decided_by FROM exceptions";
+const EXCEPTION_COLUMNS: &str = "SELECT id, device_id, rule, app_id, justification, basis, \
+    expires, status, requested_by, decided_by FROM exceptions";
 
 fn device_summary(r: &AnyRow) -> Result<DeviceSummary> {
     Ok(DeviceSummary {
@@ -1404,6 +1478,7 @@ fn exception_row(r: &AnyRow) -> Result<ExceptionRow> {
         rule: r.try_get("rule")?,
         app_id: r.try_get("app_id")?,
         justification: r.try_get("justification")?,
+        basis: r.try_get("basis")?,
         expires: r.try_get("expires")?,
         status: r.try_get("status")?,
         requested_by: r.try_get("requested_by")?,

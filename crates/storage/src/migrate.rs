@@ -31,6 +31,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "intel",
         include_str!("../migrations/sqlite/0006_intel.sql"),
     ),
+    (
+        8,
+        "governance",
+        include_str!("../migrations/sqlite/0008_governance.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -57,6 +62,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "intel",
         include_str!("../migrations/postgres/0006_intel.sql"),
+    ),
+    (
+        8,
+        "governance",
+        include_str!("../migrations/postgres/0008_governance.sql"),
     ),
 ];
 

@@ -212,7 +212,7 @@ async fn first_admin_creates_people_and_events_name_each_person() {
                 &app,
                 "/api/v1/exceptions",
                 json!({"device_id": device, "rule": "ca-2023-10-wechat", "app_id": "com.tencent.mm",
-                       "justification": "lawful intercept research", "expires": "2999-01-01"}),
+                       "justification": "lawful intercept research", "expires": crate::soon()}),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -295,7 +295,7 @@ async fn one_person_cannot_approve_their_own_request_through_any_credential() {
                 "/api/v1/exceptions",
                 Some(&t1),
                 json!({"device_id": device, "rule": "ca-2023-10-wechat",
-                       "justification": "j", "expires": "2999-01-01"}),
+                       "justification": "j", "expires": crate::soon()}),
             )
             .await;
         assert_eq!(s, 200, "{e}");
@@ -418,7 +418,7 @@ async fn sessions_resist_forgery_csrf_and_open_redirects() {
         assert_ne!(s1.cookie, s2.cookie, "a new session id at every sign-in");
 
         let body = json!({"device_id": device, "rule": "ca-2023-10-wechat",
-                          "justification": "j", "expires": "2999-01-01"});
+                          "justification": "j", "expires": crate::soon()});
         // Cross-site POST with a valid cookie: refused, with an event; nothing stored.
         for headers in [
             vec![

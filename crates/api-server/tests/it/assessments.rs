@@ -352,7 +352,7 @@ async fn the_upload_limit_is_separate_from_the_json_limit() {
                 "/api/v1/exceptions",
                 Some(&analyst),
                 json!({"device_id": "d", "rule": "r", "justification": "j".repeat(2 * max_body_bytes),
-                       "expires": "2999-01-01"}),
+                       "expires": crate::soon()}),
             )
             .await;
         assert_eq!(s, 413);

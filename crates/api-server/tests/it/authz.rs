@@ -31,6 +31,19 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("PUT", "/api/v1/policy") => ("/api/v1/policy".into(), Some(json!(CANADA))),
         ("GET", "/api/v1/policy/versions") => ("/api/v1/policy/versions".into(), None),
         ("GET", "/api/v1/policy/versions/{version}") => ("/api/v1/policy/versions/1".into(), None),
+        ("GET", "/api/v1/policy/proposals") => ("/api/v1/policy/proposals".into(), None),
+        // An unknown proposal: 404 once authorized (the governance tests cover the decisions).
+        ("GET", "/api/v1/policy/proposals/{id}") => {
+            ("/api/v1/policy/proposals/prop_missing".into(), None)
+        }
+        ("POST", "/api/v1/policy/proposals/{id}/approve") => (
+            "/api/v1/policy/proposals/prop_missing/approve".into(),
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/policy/proposals/{id}/reject") => (
+            "/api/v1/policy/proposals/prop_missing/reject".into(),
+            Some(json!({})),
+        ),
         ("GET", "/api/v1/policy/diff") => ("/api/v1/policy/diff?from=1&to=1".into(), None),
         ("GET", "/api/v1/openapi.json") => ("/api/v1/openapi.json".into(), None),
         ("GET", "/api/v1/devices") => ("/api/v1/devices".into(), None),
@@ -62,7 +75,7 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("POST", "/api/v1/exceptions") => (
             "/api/v1/exceptions".into(),
             Some(
-                json!({"device_id": dev, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}),
+                json!({"device_id": dev, "rule": "ca-2023-10-wechat", "justification": "j", "expires": crate::soon()}),
             ),
         ),
         ("POST", "/api/v1/exceptions/{id}/approve") => {
@@ -179,7 +192,7 @@ async fn every_route_enforces_its_access() {
         let analyst = app.token(Role::Analyst).await;
         let (_, e) = app
             .post("/api/v1/exceptions", Some(&analyst),
-                json!({"device_id": device_a, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}))
+                json!({"device_id": device_a, "rule": "ca-2023-10-wechat", "justification": "j", "expires": crate::soon()}))
             .await;
         let new_user = |email: &str, password: Option<&str>| NewUser {
             service: false,

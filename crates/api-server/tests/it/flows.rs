@@ -157,7 +157,15 @@ async fn policy_versions_are_immutable_and_listed() {
     for (url, dir) in backends().await {
         let app = TestApp::start(&url, dir).await;
         assert_eq!(app.publish(CANADA).await, 1);
-        let v2 = CANADA.replace("grace_days = 0", "grace_days = 1");
+        // A tightening change (a shorter grace period would also do; CANADA has none), with a
+        // new `[policy] version`: published at once.
+        let v2 = CANADA
+            .replacen("\nversion = 2\n", "\nversion = 3\n", 1)
+            .replacen(
+                "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\"]\nplatforms",
+                "app_ids = [\"com.tencent.mm\", \"com.tencent.xin\", \"com.tencent.wework\"]\nplatforms",
+                1,
+            );
         assert_eq!(app.publish(&v2).await, 2);
         let (_, list) = app.get("/api/v1/policy/versions", &app.admin).await;
         let versions: Vec<i64> = list
@@ -171,7 +179,10 @@ async fn policy_versions_are_immutable_and_listed() {
         assert_eq!(one["source"], CANADA);
         let (s, d) = app.get("/api/v1/policy/diff?from=1&to=2", &app.admin).await;
         assert_eq!(s, 200, "{d}");
-        assert!(d["text"].as_str().unwrap().contains("grace"), "{d}");
+        assert!(
+            d["text"].as_str().unwrap().contains("com.tencent.wework"),
+            "{d}"
+        );
         let (s, _) = app.get("/api/v1/policy/versions/9", &app.admin).await;
         assert_eq!(s, 404);
         let (s, _) = app
@@ -204,7 +215,7 @@ async fn exceptions_need_a_second_person_and_expire() {
                    "justification": "investigation", "expires": expires})
         };
         let (s, e) = app
-            .post("/api/v1/exceptions", Some(&analyst), req("2999-01-01"))
+            .post("/api/v1/exceptions", Some(&analyst), req(&crate::soon()))
             .await;
         assert_eq!(s, 200, "{e}");
         let eid = e["id"].as_str().unwrap().to_string();
@@ -231,7 +242,7 @@ async fn exceptions_need_a_second_person_and_expire() {
 
         // The requester never decides their own request, whatever their role.
         let (s, e2) = app
-            .post("/api/v1/exceptions", Some(&approver), req("2999-01-01"))
+            .post("/api/v1/exceptions", Some(&approver), req(&crate::soon()))
             .await;
         assert_eq!(s, 200);
         let e2 = e2["id"].as_str().unwrap();
@@ -264,19 +275,14 @@ async fn exceptions_need_a_second_person_and_expire() {
         let (_, v) = app.checkin(&token, inv.clone()).await;
         assert_eq!(v["compliant"], false);
 
-        // An exception that has already expired does not help.
-        let (_, e3) = app
+        // An exception that has already expired is refused, and nothing is stored.
+        let before = app.get("/api/v1/exceptions", &app.admin).await.1;
+        let (s, e3) = app
             .post("/api/v1/exceptions", Some(&analyst), req("2020-01-01"))
             .await;
-        let e3 = e3["id"].as_str().unwrap();
-        let (s, _) = app
-            .post(
-                &format!("/api/v1/exceptions/{e3}/approve"),
-                Some(&approver),
-                json!({}),
-            )
-            .await;
-        assert_eq!(s, 200);
+        assert_eq!(s, 422, "{e3}");
+        assert!(e3["error"].as_str().unwrap().contains("expires"), "{e3}");
+        assert_eq!(app.get("/api/v1/exceptions", &app.admin).await.1, before);
         let (_, v) = app.checkin(&token, inv.clone()).await;
         assert_eq!(v["compliant"], false);
         app.stop().await;

@@ -135,7 +135,11 @@ async fn reloads_do_not_leak_child() {
             .split_once("\n\n")
             .map(|(_, rules)| rules.to_string())
             .unwrap_or_default();
-        let version = |i: usize| format!("{CANADA}\n# version {i}\n{extra}");
+        // Each with a greater `[policy] version` (an older one is refused).
+        let version = |i: usize| {
+            let canada = CANADA.replacen("\nversion = 2\n", &format!("\nversion = {}\n", i + 2), 1);
+            format!("{canada}\n{extra}")
+        };
         let approver = app.token(Role::Approver).await;
         let analyst = app.token(Role::Analyst).await;
         let (device, _) = app.enroll("phone-leak").await;
@@ -154,7 +158,7 @@ async fn reloads_do_not_leak_child() {
                     "/api/v1/exceptions",
                     Some(&analyst),
                     json!({"device_id": device, "rule": "ca-2023-10-wechat", "app_id": "com.tencent.mm",
-                           "justification": "investigation", "expires": "2999-01-01"}),
+                           "justification": "investigation", "expires": crate::soon()}),
                 )
                 .await;
             assert_eq!(s, 200, "{e}");
@@ -284,7 +288,7 @@ async fn field_caps_and_nul_bytes() {
                 "/api/v1/exceptions",
                 Some(&app.admin),
                 json!({"device_id": id, "rule": "ca-2023-10-wechat", "justification": "x".repeat(5000),
-                       "expires": "2999-01-01"}),
+                       "expires": crate::soon()}),
             )
             .await;
         assert_eq!(s, 422, "{v}");

@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod compliance;
 mod flows;
+mod governance;
 mod harden;
 mod intel;
 mod report;
@@ -181,4 +182,10 @@ impl TestApp {
 
 pub(crate) fn apps(ids: &[&str]) -> Value {
     json!({"apps": ids.iter().map(|id| json!({"id": id, "version": "1"})).collect::<Vec<_>>()})
+}
+
+/// A valid exception expiry: 30 days from today (UTC), inside the default one-year limit.
+pub(crate) fn soon() -> String {
+    let days = api_server::storage::now_ms() / 86_400_000;
+    app_policy::Date::from_days_since_epoch(days + 30).to_string()
 }

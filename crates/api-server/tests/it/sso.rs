@@ -437,7 +437,7 @@ async fn sign_in_through_a_real_openid_provider() {
         let e: Value = c
             .post(format!("{}/api/v1/exceptions", app.base))
             .header("cookie", &cookie)
-            .json(&json!({"device_id": device, "rule": "ca-2023-10-wechat", "justification": "j", "expires": "2999-01-01"}))
+            .json(&json!({"device_id": device, "rule": "ca-2023-10-wechat", "justification": "j", "expires": crate::soon()}))
             .send()
             .await
             .unwrap()
