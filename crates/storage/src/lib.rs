@@ -55,12 +55,12 @@ pub use password::{
     MIN_PASSWORD_CHARS,
 };
 pub use probe::create_data_dir;
+pub use proposals::{NewPolicy, PolicyProposal};
 pub use report::{
     parse_report_time, rfc3339_ms, sha256_hex, ComplianceReport, IssuedReport, ReportCheckpoint,
     ReportDevice, ReportException, ReportFinding, ReportFormat, ReportLedger, ReportPolicy,
     ReportRule, ReportSummary, REPORT_SCHEMA, STALE_AFTER_DAYS,
 };
-pub use proposals::{NewPolicy, PolicyProposal};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,

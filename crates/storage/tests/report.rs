@@ -181,17 +181,20 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
             .expect("checkins");
         let exc = store
             .request_exception(
-                &b,
-                wechat,
-                Some("com.tencent.mm"),
-                "investigation",
-                "2999-12-31",
+                &storage::NewException {
+                    device_id: &b,
+                    rule: wechat,
+                    app_id: Some("com.tencent.mm"),
+                    basis: "other",
+                    justification: "investigation",
+                    expires: "2999-12-31",
+                },
                 "alice",
             )
             .await
             .expect("request");
         store
-            .decide_exception(&exc.id, "approved", "bob")
+            .decide_exception(&exc.id, "approved", "bob", None, &today())
             .await
             .expect("approve");
         let t1 = instant().await;
@@ -278,7 +281,7 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         store.revoke_device(&c, "admin").await.expect("revoke");
         let e = enroll(&store, &secret, "e").await;
         store
-            .decide_exception(&exc.id, "revoked", "bob")
+            .decide_exception(&exc.id, "revoked", "bob", None, &today())
             .await
             .expect("revoke exception");
         store
@@ -346,4 +349,12 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
         assert!(store.compliance_report_at(now_ms() + 60_000).await.is_err());
         store.close().await;
     }
+}
+
+/// Today (UTC), as the server passes it to `decide_exception`.
+fn today() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    storage::day_of(ms)
 }
