@@ -129,13 +129,23 @@ impl<S: Send + Sync> FromRequestParts<S> for ApkContentType {
 }
 
 /// What the analyser runs with: the CLI's defaults (risk analysis with the built-in tracker
-/// database and vendor catalog, signatures verified, default container limits).
-fn options() -> &'static Options {
-    static OPTIONS: OnceLock<Options> = OnceLock::new();
-    OPTIONS.get_or_init(|| Options {
+/// database and vendor catalog, signatures verified, default container limits), judged with the
+/// active policy's `jurisdictions_of_concern`, as `interdict assess --policy FILE` does.
+fn options(concern: &[String]) -> Options {
+    static BASE: OnceLock<Options> = OnceLock::new();
+    let base = BASE.get_or_init(|| Options {
         risk: Some(apk_analysis::risk::RiskConfig::default()),
         ..Options::default()
-    })
+    });
+    let mut o = base.clone();
+    if let Some(r) = o.risk.as_mut() {
+        for c in concern {
+            if !r.concern.contains(c) {
+                r.concern.push(c.clone());
+            }
+        }
+    }
+    o
 }
 
 /// At most one analysis (or upload hash) per core at a time, so uploads never starve the
@@ -160,10 +170,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// Analyses an IPA (sniffed by content: a ZIP with `Payload/*.app/` and no Android manifest).
-fn analyse_ipa(data: &[u8], file: FileInfo) -> Result<NewAssessment> {
+fn analyse_ipa(data: &[u8], file: FileInfo, base: &Options) -> Result<NewAssessment> {
     let options = ipa_analysis::Options {
-        limits: options().limits,
-        risk: options().risk.clone(),
+        limits: base.limits,
+        risk: base.risk.clone(),
         ..ipa_analysis::Options::default()
     };
     let sha256 = file.sha256.clone();
@@ -191,16 +201,17 @@ fn analyse_ipa(data: &[u8], file: FileInfo) -> Result<NewAssessment> {
 }
 
 /// Analyses `data` (an APK, or an IPA) and takes out what is stored beside the report.
-fn analyse(data: &[u8], sha256: String) -> Result<NewAssessment> {
+fn analyse(data: &[u8], sha256: String, concern: &[String]) -> Result<NewAssessment> {
+    let options = options(concern);
     let file = FileInfo {
         path: UPLOAD_NAME.to_string(),
         size: data.len() as u64,
         sha256: sha256.clone(),
     };
     if ipa_analysis::is_ipa(data) {
-        return analyse_ipa(data, file);
+        return analyse_ipa(data, file, &options);
     }
-    let report = apk_analysis::assess_with_file(file, data, options()).map_err(|e| {
+    let report = apk_analysis::assess_with_file(file, data, &options).map_err(|e| {
         AssessmentError::Unassessable {
             code: e.code(),
             message: e.to_string(),
@@ -249,7 +260,11 @@ pub(crate) async fn upload(
     if let Some(row) = state.store.assessment_by_sha256(&sha256).await? {
         return Ok((StatusCode::OK, Json(to_json(&row)?)));
     }
-    let new = blocking(move || analyse(&data, sha256)).await??;
+    let concern = state
+        .active_policy()
+        .map(|p| p.concern.clone())
+        .unwrap_or_default();
+    let new = blocking(move || analyse(&data, sha256, &concern)).await??;
     let (row, created) = state.store.create_assessment(&new, &p.id).await?;
     let status = if created {
         StatusCode::CREATED

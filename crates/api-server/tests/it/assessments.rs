@@ -359,3 +359,34 @@ async fn the_upload_limit_is_separate_from_the_json_limit() {
         app.stop().await;
     }
 }
+
+/// An upload is judged with the active policy's `jurisdictions_of_concern` (issue 14), as
+/// `interdict assess --policy FILE` is: Tencent (CN) is of concern once the Canadian policy
+/// (CN, RU) is active, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_judged_with_the_active_policys_jurisdictions() {
+    let fx = fixtures(&["risk_vendor_wechat"]).await;
+    // A fresh database each time: an upload of a known APK returns the stored assessment.
+    for with_policy in [false, true] {
+        for (url, dir) in backends().await {
+            let app = TestApp::start(&url, dir).await;
+            if with_policy {
+                app.publish(crate::CANADA).await;
+            }
+            let analyst = app.token(Role::Analyst).await;
+            let (s, row) = upload(&app, &analyst, Some(APK_TYPE), fx[0].bytes.clone()).await;
+            assert_eq!(s, 201, "{row}");
+            let id = row["id"].as_str().expect("id");
+            let (s, one) = app
+                .get(&format!("/api/v1/assessments/{id}"), &analyst)
+                .await;
+            assert_eq!(s, 200, "{one}");
+            let vendor = &one["report"]["vendor"];
+            assert_eq!(vendor["name"], "Tencent", "{vendor}");
+            assert_eq!(vendor["of_concern"], with_policy, "{vendor}");
+            let first = &one["report"]["risk"]["factors"][0]["id"];
+            assert_eq!(first == "vendor_jurisdiction", with_policy, "{first}");
+            app.stop().await;
+        }
+    }
+}
