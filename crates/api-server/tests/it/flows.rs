@@ -351,9 +351,9 @@ async fn revoked_device_and_limits() {
         let big: Vec<String> = (0..5000).map(|i| format!("com.example.a{i}")).collect();
         let refs: Vec<&str> = big.iter().map(String::as_str).collect();
         // The server answers 413 from the Content-Length alone and closes the connection; the
-        // client may see that as a reset while it is still sending, never as a success.
-        let sent = app
-            .client
+        // client may see that as a reset while it is still sending, never as a success. A client
+        // of its own, so that the closed connection is not reused by the requests below.
+        let sent = reqwest::Client::new()
             .post(format!("{}/api/v1/checkin", app.base))
             .bearer_auth(&token)
             .json(&json!({"inventory": apps(&refs)}))
