@@ -11,7 +11,7 @@
 //!   was appended, so that `verify` can name an edited entry exactly.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{BufRead as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -656,8 +656,12 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => load_verifiers(&a.bundle.join("keys.pub"))
             .context("the bundle has no usable keys.pub; pass --key FILE")?,
     };
+    // Entries and stored leaf hashes are streamed: memory does not grow with the log.
     let path = a.bundle.join("entries.jsonl");
-    let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut entries = std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?,
+    );
     let mut damage: Vec<Damage> = Vec::new();
 
     // Checkpoints: every signature must verify by a known key.
@@ -700,9 +704,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Stored leaf hashes, if exported from a data directory.
-    let stored: Option<Vec<String>> = std::fs::read_to_string(a.bundle.join("leaf-hashes.txt"))
+    let mut stored = std::fs::File::open(a.bundle.join("leaf-hashes.txt"))
         .ok()
-        .map(|t| t.lines().map(str::to_string).collect());
+        .map(|f| std::io::BufReader::with_capacity(1 << 20, f));
 
     // One pass: leaf hashes, roots at every checkpoint size.
     let mut wanted: BTreeMap<u64, Vec<(String, Hash)>> = BTreeMap::new();
@@ -715,8 +719,8 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut frontier = Frontier::new();
     let mut roots_ok: Vec<u64> = vec![0];
     let mut first_root_bad: Option<(u64, String)> = None;
-    let mut first_leaf_bad: Option<u64> = None;
-    let mut first_struct: Option<(u64, Option<i64>, &[u8])> = None;
+    let mut first_leaf_bad: Option<(u64, Vec<u8>)> = None;
+    let mut first_struct: Option<(u64, Option<i64>, Vec<u8>)> = None;
     let check_root =
         |size: u64, fr: &Frontier, ok: &mut Vec<u64>, bad: &mut Option<(u64, String)>| {
             if let Some(list) = wanted.get(&size) {
@@ -730,32 +734,44 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         };
     check_root(0, &frontier, &mut roots_ok, &mut first_root_bad);
-    let mut rest: &[u8] = &data;
     let mut n: u64 = 0;
     let mut unterminated = false;
-    while !rest.is_empty() {
-        let (line, next) = match memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
+    let mut buf: Vec<u8> = Vec::new();
+    let mut stored_line: Vec<u8> = Vec::new();
+    loop {
+        buf.clear();
+        let got = entries
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if got == 0 {
+            break;
+        }
+        let line: &[u8] = match buf.strip_suffix(b"\n") {
+            Some(l) => l,
             None => {
                 unterminated = true;
-                (rest, &rest[rest.len()..])
+                &buf
             }
         };
         if first_struct.is_none() && seq_of(line) != Some(n as i64 + 1) {
-            first_struct = Some((n, seq_of(line), line));
+            first_struct = Some((n, seq_of(line), line.to_vec()));
         }
         let leaf = leaf_hash(line);
         if first_leaf_bad.is_none() {
-            if let Some(s) = &stored {
-                if s.get(n as usize).map(|x| x.as_bytes()) != Some(&hex(&leaf)[..]) {
-                    first_leaf_bad = Some(n);
+            if let Some(s) = stored.as_mut() {
+                stored_line.clear();
+                s.read_until(b'\n', &mut stored_line)
+                    .context("reading leaf-hashes.txt")?;
+                let want = stored_line.strip_suffix(b"\n").unwrap_or(&stored_line);
+                let want = want.strip_suffix(b"\r").unwrap_or(want);
+                if want != &hex(&leaf)[..] {
+                    first_leaf_bad = Some((n, line.to_vec()));
                 }
             }
         }
         frontier.push(leaf);
         n += 1;
         check_root(n, &frontier, &mut roots_ok, &mut first_root_bad);
-        rest = next;
     }
     if unterminated {
         damage.push(Damage {
@@ -774,7 +790,8 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         || !bad_sig.is_empty()
         || unterminated
     {
-        if let Some((i, seq, line)) = first_struct {
+        if let Some((i, seq, line)) = &first_struct {
+            let (i, seq, line) = (*i, *seq, line.as_slice());
             let want = i as i64 + 1;
             damage.push(match seq {
                 None => Damage {
@@ -800,12 +817,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 },
             });
         }
-        if let Some(i) = first_leaf_bad {
+        if let Some((i, line)) = &first_leaf_bad {
+            let i = *i;
             if !damage.iter().any(|d| d.index <= i) {
-                let line = data
-                    .split(|&b| b == b'\n')
-                    .nth(i as usize)
-                    .unwrap_or_default();
                 damage.push(Damage {
                     index: i,
                     kind: "modified entry",
@@ -884,10 +898,6 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn memchr(b: u8, s: &[u8]) -> Option<usize> {
-    s.iter().position(|&c| c == b)
 }
 
 fn hex(h: &Hash) -> [u8; 64] {
