@@ -30,7 +30,7 @@ fi
 # and the medallion TAXII server, pinned in testdata/intel/requirements.txt,
 # in a venv under the target directory.
 INTEL_VENV="${CARGO_TARGET_DIR:-target}/intel-venv"
-if ! "$INTEL_VENV/bin/python" -c 'import stix2matcher, medallion' 2>/dev/null; then
+if ! "$INTEL_VENV/bin/python" -c 'import stix2matcher, medallion, stix2validator' 2>/dev/null; then
   echo "==> installing the STIX/TAXII test oracles into $INTEL_VENV"
   dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -267,6 +267,18 @@ pub(crate) async fn upload(
     let new = blocking(move || analyse(&data, sha256, &concern)).await??;
     let (row, created) = state.store.create_assessment(&new, &p.id).await?;
     let status = if created {
+        // Intel that arrived before this upload: match it now (recorded with an
+        // `intel.matched` event, listed by `GET /api/v1/intel/matches`). The assessment is
+        // stored already, so a failure here is logged, not answered.
+        let report = storage::StoredReport {
+            id: row.id.clone(),
+            app_id: row.app_id.clone(),
+            sha256: row.sha256.clone(),
+            report_json: new.report_json,
+        };
+        if let Err(e) = crate::intel::match_new_assessment(&state, report, &p.id).await {
+            tracing::warn!(error = ?e, assessment = %row.id, "matching a new assessment against stored intel");
+        }
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -5,6 +5,8 @@
 //!   stores every indicator in one transaction (nothing half-imported), then re-matches
 //!   every stored assessment against all stored indicators and answers the import report
 //!   with the matches that are new, each with its app and the devices holding it now.
+//! * `POST /api/v1/assessments` matches the new assessment against the stored indicators
+//!   (`match_new_assessment`), so intel that arrived before the upload matches it too.
 //! * `GET /api/v1/intel/matches` (viewer): every recorded match with app and devices.
 //! * `GET /api/v1/export/network/{format}` (viewer): the active policy's network export
 //!   (`rpz`, `unbound`, `dnsmasq`, `hosts`, `squid`, `suricata`, `edl`, `stix`) with an
@@ -20,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
-use storage::{ApiPrincipal, IndicatorRow, IntelMatchRow};
+use storage::{ApiPrincipal, IndicatorRow, IntelMatchRow, StoredReport};
 use threat_intel::{Indicator, IntelSet, Limits};
 
 use crate::{ApiError, AppState, RouteInfo};
@@ -52,8 +54,31 @@ fn now_ms() -> i64 {
 /// Matches every stored assessment against every stored indicator; records and returns
 /// the new matches grouped by assessment, each with its app and devices.
 async fn rematch(state: &AppState, actor: &str) -> Result<Vec<Value>, ApiError> {
-    let bodies = state.store.indicator_bodies().await?;
     let reports = state.store.assessment_reports().await?;
+    match_reports(state, reports, actor).await
+}
+
+/// Matches a newly stored assessment against the stored indicators, so that an upload
+/// made after the intel arrived is matched too; records and returns the new matches as
+/// [`rematch`] does.
+pub(crate) async fn match_new_assessment(
+    state: &AppState,
+    report: StoredReport,
+    actor: &str,
+) -> Result<Vec<Value>, ApiError> {
+    match_reports(state, vec![report], actor).await
+}
+
+/// Matches `reports` against every stored indicator; records and returns the new matches.
+async fn match_reports(
+    state: &AppState,
+    reports: Vec<StoredReport>,
+    actor: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let bodies = state.store.indicator_bodies().await?;
+    if bodies.is_empty() || reports.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows: Vec<(IntelMatchRow, Option<String>, String)> = blocking(move || {
         let set = IntelSet::new(
             bodies

@@ -49,9 +49,10 @@ pub(crate) enum IntelCmd {
     },
     /// Pull indicators from a TAXII 2.1 collection into an intel directory.
     ///
-    /// Pages are followed with `next` while `more` is true; the last `X-TAXII-Date-Added-Last`
-    /// is kept in DIR/taxii-state.json and sent as `added_after` by the next pull. Everything
-    /// pulled is imported as one file, or nothing is.
+    /// Pages are followed with `next` while `more` is true (each request carries `limit`; a
+    /// `next` may repeat, as medallion's cursor does, while its pages bring new objects); the
+    /// last `X-TAXII-Date-Added-Last` is kept in DIR/taxii-state.json and sent as `added_after`
+    /// by the next pull. Everything pulled is imported as one file, or nothing is.
     ///
     /// Examples:
     ///   interdict intel pull --taxii https://taxii.example.org/api1/ --collection 91a7b528-80eb-42ed-a74d-c6fbd5a26116
@@ -79,6 +80,9 @@ pub(crate) enum IntelCmd {
         /// Stop after this many pages (a server that loops `next` forever).
         #[arg(long, value_name = "N", default_value_t = 1000)]
         max_pages: u32,
+        /// Objects asked for per page (`limit`, sent with every request; the server may cap it).
+        #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
         /// Give up after this many seconds in total.
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         timeout: u64,
@@ -335,6 +339,7 @@ pub(crate) fn run(cmd: IntelCmd) -> anyhow::Result<ExitCode> {
             user,
             bearer_env,
             max_pages,
+            limit,
             timeout,
             full,
         } => {
@@ -360,6 +365,7 @@ pub(crate) fn run(cmd: IntelCmd) -> anyhow::Result<ExitCode> {
             };
             let opts = crate::taxii::PullOptions {
                 max_pages,
+                limit,
                 timeout: std::time::Duration::from_secs(timeout),
                 max_bytes: MAX_FILE,
             };

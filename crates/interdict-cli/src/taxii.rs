@@ -20,6 +20,9 @@ pub(crate) enum Auth {
 /// Bounds of one pull.
 pub(crate) struct PullOptions {
     pub(crate) max_pages: u32,
+    /// Sent as `limit` on every request, the first and each `next` (medallion 3.0.0 fails a
+    /// `next` request without `limit` with a 500; a server may still return fewer).
+    pub(crate) limit: u32,
     pub(crate) timeout: Duration,
     pub(crate) max_bytes: u64,
 }
@@ -103,6 +106,7 @@ pub(crate) fn pull(
         let mut next: Option<String> = None;
         let mut last_added = None;
         let mut seen_next = std::collections::HashSet::new();
+        let mut seen_objects = std::collections::HashSet::new();
         let mut total: u64 = 0;
         let mut pages = 0u32;
         loop {
@@ -113,7 +117,11 @@ pub(crate) fn pull(
             if left.is_zero() {
                 bail!("the TAXII pull took longer than {:?} (--timeout); nothing imported", opts.timeout);
             }
-            let mut req = client.get(&base).header("Accept", MEDIA).timeout(left);
+            let mut req = client
+                .get(&base)
+                .header("Accept", MEDIA)
+                .timeout(left)
+                .query(&[("limit", opts.limit)]);
             if let Some(a) = added_after {
                 req = req.query(&[("added_after", a)]);
             }
@@ -149,13 +157,24 @@ pub(crate) fn pull(
             pages += 1;
             let env: Envelope = serde_json::from_slice(&body)
                 .with_context(|| format!("page {pages} from {base} is not a TAXII 2.1 envelope"))?;
+            // A `next` may be a server-side cursor that stays the same from page to page
+            // (medallion's is), so a repeated `next` is a loop only when its page brought no
+            // object version not seen before.
+            let mut fresh = 0usize;
+            for o in &env.objects {
+                let field = |k: &str| o.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
+                let version = if field("modified").is_empty() { field("created") } else { field("modified") };
+                if seen_objects.insert(format!("{}\n{version}", field("id"))) {
+                    fresh += 1;
+                }
+            }
             objects.extend(env.objects);
             if !env.more {
                 break;
             }
             match env.next {
-                Some(n) if seen_next.insert(n.clone()) => next = Some(n),
-                Some(n) => bail!("the TAXII server repeated `next` = {n:?} (a paging loop); nothing imported"),
+                Some(n) if seen_next.insert(n.clone()) || fresh > 0 => next = Some(n),
+                Some(n) => bail!("the TAXII server repeated `next` = {n:?} with no new object (a paging loop); nothing imported"),
                 None => bail!("the TAXII server said `more` without a `next`; nothing imported"),
             }
         }

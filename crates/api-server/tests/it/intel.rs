@@ -1,6 +1,7 @@
 //! Threat intelligence on the server: a STIX bundle naming a host that an uploaded APK
 //! contacts is matched against the stored assessment, and the server lists the devices
-//! holding that app; the network export is served with its ETag and policy version.
+//! holding that app, whichever of the two arrived first; the network export is served with
+//! its ETag and policy version.
 
 use serde_json::{json, Value};
 
@@ -128,6 +129,79 @@ async fn new_intel_lists_the_apps_and_devices_that_newly_match() {
         )
         .await;
         assert_eq!(s, 422, "{v}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_after_the_intel_is_matched_too() {
+    let apk = tokio::task::spawn_blocking(|| {
+        std::fs::read(apk_fixtures::fixture("risk_hostile_strings")).expect("fixture")
+    })
+    .await
+    .expect("fixture task");
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let analyst = app.token(api_server::storage::Role::Analyst).await;
+        let (holder, token) = app.enroll("holder").await;
+        let (s, v) = app
+            .checkin(
+                &token,
+                json!({"inventory": apps(&["com.example.hostile"]), "seq": 1}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        // The intel first: no assessment yet, nothing matches.
+        let (s, v) = post_raw(
+            &app,
+            "/api/v1/intel",
+            &analyst,
+            bundle("evil.example.com").into_bytes(),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["new_matches"], json!([]));
+        let (s, v) = app.get("/api/v1/intel/matches", &analyst).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["apps"], json!([]));
+
+        // Then the APK that contacts the host: matched on upload, listed with its device.
+        let (s, v) = post_raw(&app, "/api/v1/assessments", &analyst, apk.clone()).await;
+        assert_eq!(s, 201, "{v}");
+        let asm = v["id"].as_str().expect("id").to_string();
+        let (s, v) = app.get("/api/v1/intel/matches", &analyst).await;
+        assert_eq!(s, 200, "{v}");
+        let listed = v["apps"].as_array().expect("apps");
+        assert_eq!(listed.len(), 1, "{v}");
+        assert_eq!(listed[0]["assessment_id"], asm);
+        assert_eq!(listed[0]["app_id"], "com.example.hostile");
+        assert_eq!(listed[0]["devices"], json!([holder]));
+        let matched = listed[0]["matches"].as_array().expect("matches").clone();
+        assert!(!matched.is_empty(), "{v}");
+        assert!(
+            matched
+                .iter()
+                .all(|m| m["indicator"] == "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade"),
+            "{v}"
+        );
+
+        // The same upload again and the same intel again: nothing new, the same matches.
+        let (s, v) = post_raw(&app, "/api/v1/assessments", &analyst, apk.clone()).await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = post_raw(
+            &app,
+            "/api/v1/intel",
+            &analyst,
+            bundle("evil.example.com").into_bytes(),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["new_matches"], json!([]));
+        let (s, v) = app.get("/api/v1/intel/matches", &analyst).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["apps"].as_array().expect("apps").len(), 1, "{v}");
+        assert_eq!(v["apps"][0]["matches"], json!(matched), "{v}");
         app.stop().await;
     }
 }

@@ -567,3 +567,80 @@ fn intel_import_refuses_garbage_whole() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a STIX 2.1 bundle or MISP event"));
     assert!(!intel.join("bad.json.intel.json").exists());
 }
+
+/// Every STIX bundle interdict writes (`policy export --to stix`; the server's
+/// `format=stix` net export is the same function) passes the OASIS validator,
+/// stix2-validator, from the venv of `$INTERDICT_PYTHON` (scripts/test.sh). Its one
+/// warning, {103} "not a valid UUIDv4 ID", is by design: the ids are UUIDv5 derived from
+/// policy and name, so an export of the same list keeps its ids.
+#[test]
+fn stix_exports_pass_the_oasis_validator() {
+    let dir = scratch("stix-validator");
+    let canada = export("stix", &dir, &[]);
+    // Internationalized and uppercase names, a trailing dot, one removed as shared infrastructure.
+    let p = dir.join("idn.toml");
+    std::fs::write(
+        &p,
+        "[policy]\nname = \"t\"\nversion = 9\nmode = \"denylist\"\n\n[[rules]]\nid = \"tt\"\naction = \"prohibit\"\napp_ids = [\"com.zhiliaoapp.musically\"]\n[[rules.domains]]\nsource = \"blocklistproject tiktok\"\ndate = 2026-06-22\nnames = [\"TikTok.com.\", \"app-measurement.com\", \"api.tiktok.com\", \"bücher.example\"]\n",
+    )
+    .unwrap();
+    // A ban without any domain: a bundle holding only its identity.
+    let empty = dir.join("empty.toml");
+    std::fs::write(
+        &empty,
+        "[policy]\nname = \"e\"\nversion = 1\nmode = \"denylist\"\n\n[[rules]]\nid = \"r\"\naction = \"prohibit\"\napp_ids = [\"com.example\"]\n",
+    )
+    .unwrap();
+    let mut files = vec![canada];
+    for (policy, name) in [(&p, "idn.stix"), (&empty, "empty.stix")] {
+        let out = dir.join(name);
+        let o = interdict(&[
+            "policy",
+            "export",
+            "--policy",
+            s(policy),
+            "--to",
+            "stix",
+            "-o",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        files.push(out);
+    }
+    let python = std::env::var("INTERDICT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/intel/stix_validate.py"
+    );
+    let o = Command::new(&python)
+        .arg(script)
+        .args(files.iter().map(|f| s(f)))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}; scripts/test.sh sets INTERDICT_PYTHON to a venv with testdata/intel/requirements.txt"));
+    assert!(
+        o.status.success(),
+        "stix2-validator did not run (is it in the venv of {python}?): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let results: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), files.len());
+    for r in &results {
+        let warnings = r["warnings"].as_array().unwrap();
+        eprintln!("{}: {} warning(s)", r["file"], warnings.len());
+        for w in warnings {
+            eprintln!("  {}", w.as_str().unwrap());
+        }
+        assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+        assert_eq!(r["valid"], true, "{r}");
+        assert!(
+            warnings
+                .iter()
+                .all(|w| w.as_str().unwrap().contains("{103}")),
+            "a warning other than {{103}} (UUIDv5 ids): {r}"
+        );
+    }
+}
