@@ -18,6 +18,7 @@ mod auth;
 mod cache;
 mod checkin;
 mod compliance;
+mod conn;
 mod fields;
 mod follow;
 mod handlers;
@@ -117,6 +118,17 @@ pub struct Config {
     pub sso: Option<OidcConfig>,
     /// Checkpoint signing for the audit ledger (none: checkpoints are not signed).
     pub ledger: Option<LedgerConfig>,
+    /// Time a client has to send a complete request head once the server waits for one
+    /// (slowloris defence). hyper runs this timer while a keep-alive connection waits for its
+    /// next request too, so an idle connection is closed after the shorter of this and
+    /// `idle_timeout`.
+    pub header_timeout: Duration,
+    /// A connection on which no byte moved either way for this long, with no request being
+    /// handled, is closed (half-open and stalled connections).
+    pub idle_timeout: Duration,
+    /// Most connections open at once; a connection accepted beyond it is closed at once,
+    /// before any byte is read.
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -137,6 +149,9 @@ impl Default for Config {
             session: SessionConfig::default(),
             sso: None,
             ledger: None,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -672,13 +687,10 @@ impl Server {
             .clone()
             .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
+        let limits = conn::Limits::from(&*state.config);
         let app = router(state);
         let task = tokio::spawn(async move {
-            let res = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            let res = conn::serve(listener, app, limits, async move {
                 tokio::select! {
                     _ = srx => {}
                     () = stop => {}

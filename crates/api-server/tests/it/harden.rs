@@ -455,3 +455,133 @@ async fn wrong_enrollment_secrets_are_auth_failures() {
         app.stop().await;
     }
 }
+
+/// Reads from `s` until the server closes it (EOF or reset); false if still open after `within`.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+async fn healthz(app: &TestApp) -> u16 {
+    // A client of its own: no pooled connection the server may have closed.
+    reqwest::Client::new()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Item 8: a slowloris client (a partial request head, never finished) is disconnected after
+/// the header timeout, and the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_disconnected_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(120),
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        .await
+        .expect("partial head");
+    assert!(closed_within(&mut s, Duration::from_secs(10)).await);
+    assert_eq!(healthz(&app).await, 200);
+    app.stop().await;
+}
+
+/// Item 8: a keep-alive connection with no request is closed after the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        header_timeout: Duration::from_secs(120),
+        idle_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.expect("response");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // The connection is kept alive, then closed once idle.
+    assert!(closed_within(&mut s, Duration::from_secs(10)).await);
+    assert_eq!(healthz(&app).await, 200);
+    app.stop().await;
+}
+
+/// Item 8: with a cap of N open connections, the N+1th is not served while N are held, and the
+/// server answers again once they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        max_connections: 3,
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        // A served request proves the connection holds a slot.
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.expect("response");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    let mut extra = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let got = tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf))
+        .await
+        .expect("closed promptly, not left hanging");
+    assert!(
+        matches!(got, Ok(0) | Err(_)),
+        "served beyond the cap: {got:?}"
+    );
+    drop(held);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = healthz(&app).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    app.stop().await;
+}
