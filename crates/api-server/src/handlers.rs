@@ -93,10 +93,32 @@ pub(crate) struct EnrollBody {
     device: NewDevice,
 }
 
+/// The rate-limiting key of a client address: the address, or an IPv6 client's /64 (one
+/// subscriber's prefix).
+fn client_key(ext: &axum::http::Extensions) -> String {
+    use std::net::IpAddr;
+    match ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+    {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => "unknown".into(),
+    }
+}
+
 pub(crate) async fn enroll(
     State(state): State<AppState>,
+    ext: axum::http::Extensions,
     b: Result<Json<EnrollBody>, JsonRejection>,
 ) -> ApiResult {
+    // Every attempt counts, before the secret is looked up (guessing it is what is slowed).
+    state
+        .enroll_limiter
+        .check(&client_key(&ext), &state.metrics)?;
     // The secret is checked before the body is otherwise trusted.
     let b = body(b)?;
     let Some(secret) = state.store.enroll_secret(&b.enroll_secret).await? else {

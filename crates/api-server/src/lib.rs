@@ -102,6 +102,10 @@ pub struct Config {
     pub next_checkin_s: u64,
     /// Per-token requests per second (burst: twice this). 0: unlimited.
     pub rate_per_token: u32,
+    /// Enrollment attempts (`POST /api/v1/enroll`) per minute per client address (an IPv6
+    /// client's /64), burst: the same number. 0: unlimited. Behind a proxy every client has the
+    /// proxy's address: raise it there.
+    pub enroll_per_minute: u32,
     /// How long a device credential read from the database is trusted at most without
     /// reading it again. Revocations and changes reach the cache sooner, through the event
     /// follower. Zero: read on every request.
@@ -143,6 +147,7 @@ impl Default for Config {
             max_batch: 1024,
             next_checkin_s: 900,
             rate_per_token: 200,
+            enroll_per_minute: 60,
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
             time_zone: storage::Zone::utc(),
@@ -178,6 +183,7 @@ pub struct AppState {
     writer: tokio::sync::mpsc::Sender<writer::WriteReq>,
     metrics: Arc<Metrics>,
     limiter: Arc<auth::RateLimiter>,
+    enroll_limiter: Arc<auth::RateLimiter>,
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
     policy_jobs: Arc<policy_job::PolicyJobs>,
@@ -648,6 +654,7 @@ impl Server {
         let state = AppState {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
+            enroll_limiter: Arc::new(auth::RateLimiter::per_minute(config.enroll_per_minute)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
             oidc: match &config.sso {
@@ -796,7 +803,7 @@ pub enum ApiError {
     Invalid(String),
     /// 429.
     #[error("rate limit exceeded")]
-    RateLimited,
+    RateLimited(u64),
     /// 503: the write could not be made durable.
     #[error("storage unavailable")]
     Unavailable,
@@ -824,14 +831,20 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        let mut res =
+            (status, Json(serde_json::json!({"error": self.to_string()}))).into_response();
+        if let ApiError::RateLimited(secs) = self {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) struct ServeArgs {
     /// Per-token requests per second (0: unlimited).
     #[arg(long, default_value_t = 200)]
     rate_limit: u32,
+    /// Enrollment attempts per minute per client address (an IPv6 client's /64; 0:
+    /// unlimited). Behind a reverse proxy every client has the proxy's address: raise it.
+    #[arg(long, default_value_t = api_server::Config::default().enroll_per_minute)]
+    enroll_rate_limit: u32,
     /// Seconds a client has to send a complete request head (slowloris defence); it also
     /// closes a keep-alive connection waiting that long for its next request.
     #[arg(long, default_value_t = api_server::Config::default().header_timeout.as_secs())]
@@ -198,6 +202,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
+            enroll_per_minute: args.enroll_rate_limit,
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
             max_connections: args.max_connections.max(1),

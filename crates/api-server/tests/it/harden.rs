@@ -585,3 +585,56 @@ async fn connections_beyond_the_cap_are_refused() {
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+/// Item 8: enrollment attempts are limited per client address: 429 with `Retry-After` past the
+/// burst, whether the secret is right or wrong, and wrong secrets still count as auth failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_is_rate_limited_per_address() {
+    for (url, dir) in backends().await {
+        let config = Config {
+            enroll_per_minute: 3,
+            ..Config::default()
+        };
+        let app = TestApp::start_with(&url, dir, config).await;
+        let device = json!({"name": "n", "platform": "android", "serial": "s",
+            "ownership": "corporate", "groups": []});
+        let (s, v) = app
+            .post(
+                "/api/v1/enroll",
+                None,
+                json!({"enroll_secret": app.secret, "device": device}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        for _ in 0..2 {
+            let (s, v) = app
+                .post(
+                    "/api/v1/enroll",
+                    None,
+                    json!({"enroll_secret": "wrong", "device": device}),
+                )
+                .await;
+            assert_eq!(s, 401, "{v}");
+        }
+        for secret in ["wrong", app.secret.as_str()] {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/enroll", app.base))
+                .json(&json!({"enroll_secret": secret, "device": device}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 429);
+            let after: u64 = r
+                .headers()
+                .get("retry-after")
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.parse().ok())
+                .expect("Retry-After in seconds");
+            assert!((1..=60).contains(&after), "{after}");
+        }
+        // Other routes are not limited by it.
+        assert_eq!(healthz(&app).await, 200);
+        app.stop().await;
+    }
+}
