@@ -873,6 +873,14 @@ fn route_note(r: &RouteInfo) -> Option<(&'static str, &'static [(&'static str, &
              active since it was proposed.",
             &[("409", "not pending, or the active version changed")],
         ),
+        ("POST", "/api/v1/enroll") => (
+            "Header `Idempotency-Key` optional (1 to 255 bytes of printable ASCII, scoped to the \
+             enrollment secret): a retry with the same key and the same device answers the same \
+             device_id with a fresh device_token, and the token answered before stops working; \
+             the same key with a different device is a 409. Rate-limited per client address \
+             (429 with Retry-After).",
+            &[("409", "Idempotency-Key reused with a different device")],
+        ),
         ("POST", "/api/v1/policy/proposals/{id}/reject") => {
             ("Body optional: {\"comment\": \"...\"}.", &[])
         }

@@ -638,3 +638,76 @@ async fn enrollment_is_rate_limited_per_address() {
         app.stop().await;
     }
 }
+
+/// Item 10: an enrollment retried with the same `Idempotency-Key` gets the same device (a
+/// fresh token; the earlier one stops working, even cached), not a second device; the key with
+/// a different device is a 409; a malformed key a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_with_an_idempotency_key_is_idempotent() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let enroll = |key: String, serial: &'static str| {
+            let app = &app;
+            async move {
+                let r = app
+                    .client
+                    .post(format!("{}/api/v1/enroll", app.base))
+                    .header("Idempotency-Key", key)
+                    .json(&json!({"enroll_secret": app.secret, "device": {"name": "n",
+                        "platform": "android", "serial": serial, "ownership": "corporate",
+                        "groups": []}}))
+                    .send()
+                    .await
+                    .expect("request");
+                let s = r.status().as_u16();
+                (s, r.json::<Value>().await.expect("json"))
+            }
+        };
+        let (s, first) = enroll("key-1".into(), "s1").await;
+        assert_eq!(s, 200, "{first}");
+        let old = first["device_token"].as_str().unwrap().to_string();
+        let inv = |seq: u64| json!({"inventory": crate::apps(&["org.example.ok"]), "seq": seq});
+        assert_eq!(app.checkin(&old, inv(1)).await.0, 200);
+
+        let (s, again) = enroll("key-1".into(), "s1").await;
+        assert_eq!(s, 200, "{again}");
+        assert_eq!(again["device_id"], first["device_id"], "the same device");
+        let new = again["device_token"].as_str().unwrap().to_string();
+        assert_ne!(new, old);
+        assert_eq!(
+            app.checkin(&old, inv(2)).await.0,
+            401,
+            "the earlier token is revoked"
+        );
+        let (s, v) = app.checkin(&new, inv(2)).await;
+        assert_eq!(s, 200, "{v}");
+
+        let (s, v) = enroll("key-1".into(), "another serial").await;
+        assert_eq!(s, 409, "{v}");
+        for bad in ["x".repeat(256), "caf\u{e9}".into(), String::new()] {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/enroll", app.base))
+                .header("Idempotency-Key", bad.as_bytes())
+                .json(&json!({"enroll_secret": app.secret, "device": {"name": "n",
+                    "platform": "android", "serial": "s9", "ownership": "corporate",
+                    "groups": []}}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 422, "{bad:?}");
+        }
+        // A different key is a different device.
+        let (s, other) = enroll("key-2".into(), "s1").await;
+        assert_eq!(s, 200, "{other}");
+        assert_ne!(other["device_id"], first["device_id"]);
+        let (_, devices) = app.get("/api/v1/devices", &app.admin).await;
+        let n = devices
+            .as_array()
+            .or_else(|| devices["devices"].as_array())
+            .map(Vec::len);
+        assert_eq!(n, Some(2), "{devices}");
+        app.stop().await;
+    }
+}
