@@ -80,23 +80,36 @@ async fn check(state: &AppState, access: Access, req: &mut Request) -> Result<()
 
 /// Per-token token bucket (in memory, per server process).
 pub(crate) struct RateLimiter {
+    /// Tokens per second.
     rate: f64,
+    burst: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
+    /// `rate` requests per second, bursts of twice that.
     pub(crate) fn new(rate: u32) -> Self {
         RateLimiter {
             rate: f64::from(rate),
+            burst: f64::from(rate) * 2.0,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    pub(crate) fn check(&self, token_hash: &str, metrics: &crate::Metrics) -> Result<(), ApiError> {
+    /// `n` requests per minute, bursts of `n`.
+    pub(crate) fn per_minute(n: u32) -> Self {
+        RateLimiter {
+            rate: f64::from(n) / 60.0,
+            burst: f64::from(n),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn check(&self, key: &str, metrics: &crate::Metrics) -> Result<(), ApiError> {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        let burst = self.rate * 2.0;
+        let burst = self.burst;
         let now = Instant::now();
         let mut map = self
             .buckets
@@ -105,13 +118,16 @@ impl RateLimiter {
         if map.len() > 1_000_000 {
             map.clear();
         }
-        let entry = map.entry(token_hash.to_string()).or_insert((burst, now));
+        let entry = map.entry(key.to_string()).or_insert((burst, now));
         let elapsed = now.duration_since(entry.1).as_secs_f64();
         entry.0 = (entry.0 + elapsed * self.rate).min(burst);
         entry.1 = now;
         if entry.0 < 1.0 {
             bump(&metrics.rate_limited);
-            return Err(ApiError::RateLimited);
+            // Whole seconds until the bucket holds a token again.
+            let wait = ((1.0 - entry.0) / self.rate).ceil().clamp(1.0, 86_400.0);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            return Err(ApiError::RateLimited(wait as u64));
         }
         entry.0 -= 1.0;
         Ok(())

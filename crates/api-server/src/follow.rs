@@ -29,6 +29,7 @@ enum Effect<'a> {
 fn effect<'a>(action: &str, subject: &'a str) -> Effect<'a> {
     match action {
         "device.revoked"
+        | "device.token_reissued"
         | "device.inventory_changed"
         | "device.compliance_changed"
         | "device.findings_changed" => Effect::ForgetDevice(subject),

@@ -93,10 +93,33 @@ pub(crate) struct EnrollBody {
     device: NewDevice,
 }
 
+/// The rate-limiting key of a client address: the address, or an IPv6 client's /64 (one
+/// subscriber's prefix).
+fn client_key(ext: &axum::http::Extensions) -> String {
+    use std::net::IpAddr;
+    match ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+    {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => "unknown".into(),
+    }
+}
+
 pub(crate) async fn enroll(
     State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     b: Result<Json<EnrollBody>, JsonRejection>,
 ) -> ApiResult {
+    // Every attempt counts, before the secret is looked up (guessing it is what is slowed).
+    state
+        .enroll_limiter
+        .check(&client_key(&ext), &state.metrics)?;
     // The secret is checked before the body is otherwise trusted.
     let b = body(b)?;
     let Some(secret) = state.store.enroll_secret(&b.enroll_secret).await? else {
@@ -126,7 +149,29 @@ pub(crate) async fn enroll(
             "this enrollment secret is limited to other groups".into(),
         ));
     }
-    let (device_id, device_token) = state.store.enroll(&secret, d).await?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.as_bytes();
+            if k.is_empty() || k.len() > 255 || !k.iter().all(|b| (0x20..=0x7e).contains(b)) {
+                return Err(ApiError::Invalid(
+                    "Idempotency-Key: 1 to 255 bytes of printable ASCII".into(),
+                ));
+            }
+            Some(String::from_utf8_lossy(k).into_owned())
+        }
+    };
+    let (device_id, device_token) = match key {
+        None => state.store.enroll(&secret, d).await?,
+        Some(key) => {
+            let (id, token, replayed) = state.store.enroll_idempotent(&secret, d, &key).await?;
+            if replayed {
+                // The token issued before no longer works: forget its cached credential.
+                state.devices.remove_device(&id);
+            }
+            (id, token)
+        }
+    };
     Ok(Json(
         json!({"device_id": device_id, "device_token": device_token}),
     ))

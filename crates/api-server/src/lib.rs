@@ -18,6 +18,7 @@ mod auth;
 mod cache;
 mod checkin;
 mod compliance;
+mod conn;
 mod fields;
 mod follow;
 mod handlers;
@@ -101,6 +102,10 @@ pub struct Config {
     pub next_checkin_s: u64,
     /// Per-token requests per second (burst: twice this). 0: unlimited.
     pub rate_per_token: u32,
+    /// Enrollment attempts (`POST /api/v1/enroll`) per minute per client address (an IPv6
+    /// client's /64), burst: the same number. 0: unlimited. Behind a proxy every client has the
+    /// proxy's address: raise it there.
+    pub enroll_per_minute: u32,
     /// How long a device credential read from the database is trusted at most without
     /// reading it again. Revocations and changes reach the cache sooner, through the event
     /// follower. Zero: read on every request.
@@ -117,6 +122,17 @@ pub struct Config {
     pub sso: Option<OidcConfig>,
     /// Checkpoint signing for the audit ledger (none: checkpoints are not signed).
     pub ledger: Option<LedgerConfig>,
+    /// Time a client has to send a complete request head once the server waits for one
+    /// (slowloris defence). hyper runs this timer while a keep-alive connection waits for its
+    /// next request too, so an idle connection is closed after the shorter of this and
+    /// `idle_timeout`.
+    pub header_timeout: Duration,
+    /// A connection on which no byte moved either way for this long, with no request being
+    /// handled, is closed (half-open and stalled connections).
+    pub idle_timeout: Duration,
+    /// Most connections open at once; a connection accepted beyond it is closed at once,
+    /// before any byte is read.
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -131,12 +147,16 @@ impl Default for Config {
             max_batch: 1024,
             next_checkin_s: 900,
             rate_per_token: 200,
+            enroll_per_minute: 60,
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
             time_zone: storage::Zone::utc(),
             session: SessionConfig::default(),
             sso: None,
             ledger: None,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -163,6 +183,7 @@ pub struct AppState {
     writer: tokio::sync::mpsc::Sender<writer::WriteReq>,
     metrics: Arc<Metrics>,
     limiter: Arc<auth::RateLimiter>,
+    enroll_limiter: Arc<auth::RateLimiter>,
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
     policy_jobs: Arc<policy_job::PolicyJobs>,
@@ -633,6 +654,7 @@ impl Server {
         let state = AppState {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
+            enroll_limiter: Arc::new(auth::RateLimiter::per_minute(config.enroll_per_minute)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
             oidc: match &config.sso {
@@ -672,13 +694,10 @@ impl Server {
             .clone()
             .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
+        let limits = conn::Limits::from(&*state.config);
         let app = router(state);
         let task = tokio::spawn(async move {
-            let res = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            let res = conn::serve(listener, app, limits, async move {
                 tokio::select! {
                     _ = srx => {}
                     () = stop => {}
@@ -784,7 +803,7 @@ pub enum ApiError {
     Invalid(String),
     /// 429.
     #[error("rate limit exceeded")]
-    RateLimited,
+    RateLimited(u64),
     /// 503: the write could not be made durable.
     #[error("storage unavailable")]
     Unavailable,
@@ -812,14 +831,20 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        let mut res =
+            (status, Json(serde_json::json!({"error": self.to_string()}))).into_response();
+        if let ApiError::RateLimited(secs) = self {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 
@@ -847,6 +872,14 @@ fn route_note(r: &RouteInfo) -> Option<(&'static str, &'static [(&'static str, &
              approve (403). 409 if the proposal is not pending or another version became \
              active since it was proposed.",
             &[("409", "not pending, or the active version changed")],
+        ),
+        ("POST", "/api/v1/enroll") => (
+            "Header `Idempotency-Key` optional (1 to 255 bytes of printable ASCII, scoped to the \
+             enrollment secret): a retry with the same key and the same device answers the same \
+             device_id with a fresh device_token, and the token answered before stops working; \
+             the same key with a different device is a 409. Rate-limited per client address \
+             (429 with Retry-After).",
+            &[("409", "Idempotency-Key reused with a different device")],
         ),
         ("POST", "/api/v1/policy/proposals/{id}/reject") => {
             ("Body optional: {\"comment\": \"...\"}.", &[])

@@ -659,11 +659,23 @@ impl Agent<'_> {
         let Some(secret) = self.cfg.enroll_secret.clone() else {
             return Err(AgentError::NoSecret(key.to_string()));
         };
-        match self.client.enroll(&secret, &meta).await {
+        // The key is saved before it is sent: a retry after a lost answer, in this run or a
+        // later one, sends the same key and gets the same device.
+        let idem = match self.device(key).enroll_key.clone() {
+            Some(k) => k,
+            None => {
+                let k = crate::client::new_idempotency_key();
+                self.device(key).enroll_key = Some(k.clone());
+                self.save()?;
+                k
+            }
+        };
+        match self.client.enroll(&secret, &meta, Some(&idem)).await {
             Ok(e) => {
                 let d = self.device(key);
                 d.device_id = Some(e.device_id);
                 d.device_token = Some(e.device_token.clone());
+                d.enroll_key = None;
                 self.save()?;
                 Ok(Ok(e.device_token))
             }

@@ -304,9 +304,22 @@ impl Client {
         token: Option<&str>,
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
+        self.post_with(path, token, None, body).await
+    }
+
+    async fn post_with<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        idempotency_key: Option<&str>,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
         let mut rb = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
+        }
+        if let Some(k) = idempotency_key {
+            rb = rb.header("Idempotency-Key", k);
         }
         let resp = rb
             .send()
@@ -326,20 +339,23 @@ impl Client {
         Err(classify(status, message))
     }
 
-    /// Enrolls a device with an enrollment secret.
+    /// Enrolls a device with an enrollment secret. With the same `idempotency_key`, a retry
+    /// after a lost answer gets the same device (and a fresh token), not a second one.
     pub async fn enroll(
         &self,
         secret: &str,
         device: &NewDevice,
+        idempotency_key: Option<&str>,
     ) -> Result<Enrollment, ClientError> {
         #[derive(Serialize)]
         struct Body<'a> {
             enroll_secret: &'a str,
             device: &'a NewDevice,
         }
-        self.post(
+        self.post_with(
             "/api/v1/enroll",
             None,
+            idempotency_key,
             &Body {
                 enroll_secret: secret,
                 device,
@@ -443,6 +459,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     s
+}
+
+/// A new enrollment idempotency key: unique, not secret (128 bits of [`jitter_u64`]).
+pub fn new_idempotency_key() -> String {
+    format!("agent-{:016x}{:016x}", jitter_u64(), jitter_u64())
 }
 
 /// A random `u64` for jitter (not for secrets): SHA-256 of the time, the pid and a counter.

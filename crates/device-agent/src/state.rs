@@ -87,6 +87,10 @@ pub struct DeviceState {
     /// Bearer token (none until enrolled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
+    /// The idempotency key of an enrollment not yet answered, kept so that a retry (in this
+    /// run or a later one) gets the same device; cleared once enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enroll_key: Option<String>,
     /// The last check-in counter handed out (the next check-in gets `seq + 1`).
     #[serde(default)]
     pub seq: u64,

@@ -19,6 +19,21 @@ pub(crate) struct ServeArgs {
     /// Per-token requests per second (0: unlimited).
     #[arg(long, default_value_t = 200)]
     rate_limit: u32,
+    /// Enrollment attempts per minute per client address (an IPv6 client's /64; 0:
+    /// unlimited). Behind a reverse proxy every client has the proxy's address: raise it.
+    #[arg(long, default_value_t = api_server::Config::default().enroll_per_minute)]
+    enroll_rate_limit: u32,
+    /// Seconds a client has to send a complete request head (slowloris defence); it also
+    /// closes a keep-alive connection waiting that long for its next request.
+    #[arg(long, default_value_t = api_server::Config::default().header_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// Seconds after which a connection on which nothing moved, with no request being
+    /// handled, is closed.
+    #[arg(long, default_value_t = api_server::Config::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
+    /// Most connections open at once; those beyond are closed as soon as accepted.
+    #[arg(long, default_value_t = api_server::Config::default().max_connections)]
+    max_connections: u32,
     /// Time zone of the read models' calendar: the day a deadline passes and the day each
     /// burn-down point stands for (the state at the end of that day). An IANA name
     /// (America/Toronto), UTC, or a fixed offset (-05:00).
@@ -187,6 +202,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
+            enroll_per_minute: args.enroll_rate_limit,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+            max_connections: args.max_connections.max(1),
             time_zone: args.time_zone,
             max_policy_bytes: args.max_policy_bytes,
             max_policy_rules: args.max_policy_rules,

@@ -814,6 +814,117 @@ impl Store {
         Ok((id, token))
     }
 
+    /// Enrolls a device under an idempotency key (scoped to the enrollment secret): the first
+    /// request enrolls as [`Store::enroll`] does and records the key with a hash of `dev`; a
+    /// retry with the same key and the same device answers the same device id with a fresh
+    /// token, and the token issued before stops working (one live credential per device: the
+    /// earlier answer may have been seen by someone else). Returns `(device id, token,
+    /// replayed)`. The same key with a different device, or naming a revoked device, is a
+    /// [`StorageError::Conflict`].
+    pub async fn enroll_idempotent(
+        &self,
+        secret: &EnrollSecret,
+        dev: &NewDevice,
+        key: &str,
+    ) -> Result<(String, String, bool)> {
+        let request_hash = report::sha256_hex(canonical_json(&json!(dev)).as_bytes());
+        let found = sqlx::query(
+            "SELECT request_hash, device_id FROM enroll_idempotency \
+             WHERE secret_id = $1 AND idem_key = $2",
+        )
+        .bind(&secret.id)
+        .bind(key)
+        .fetch_optional(&self.write)
+        .await?;
+        if let Some(row) = found {
+            let hash: String = row.try_get("request_hash")?;
+            let id: String = row.try_get("device_id")?;
+            if hash != request_hash {
+                return Err(StorageError::Conflict(
+                    "this Idempotency-Key was used with a different request".into(),
+                ));
+            }
+            let token = new_secret();
+            let now = now_ms();
+            let mut tx = self.begin().await?;
+            let n = sqlx::query(
+                "UPDATE devices SET token_hash = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(hash_secret(&token))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StorageError::Conflict(
+                    "the device of this Idempotency-Key was revoked".into(),
+                ));
+            }
+            append_event(
+                &mut tx,
+                now,
+                &secret.id,
+                "device.token_reissued",
+                &id,
+                json!({"idempotency_key": key}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok((id, token, true));
+        }
+        let id = new_id("dev");
+        let token = new_secret();
+        let now = now_ms();
+        let groups: BTreeSet<&String> = dev.groups.iter().collect();
+        let groups_json = canonical_json(&json!(groups));
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO devices (id, token_hash, name, platform, serial, ownership, groups_json, \
+             enrolled_at, compliant, overdue, in_grace, checkins, last_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, 0, 0, 0)",
+        )
+        .bind(&id)
+        .bind(hash_secret(&token))
+        .bind(&dev.name)
+        .bind(&dev.platform)
+        .bind(&dev.serial)
+        .bind(&dev.ownership)
+        .bind(&groups_json)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // A concurrent first request with the same key fails here (primary key): the client
+        // retries and gets the device the other one enrolled.
+        sqlx::query(
+            "INSERT INTO enroll_idempotency (secret_id, idem_key, request_hash, device_id, \
+             created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&secret.id)
+        .bind(key)
+        .bind(&request_hash)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::Conflict(
+                "a request with this Idempotency-Key is in progress: retry".into(),
+            ),
+            other => other.into(),
+        })?;
+        append_event(
+            &mut tx,
+            now,
+            &secret.id,
+            "device.enrolled",
+            &id,
+            json!({"after": dev, "idempotency_key": key}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((id, token, false))
+    }
+
     /// Looks up a (not revoked) device by its token.
     pub async fn device_by_token(&self, token: &str) -> Result<Option<DeviceAuth>> {
         let Some(row) = self

@@ -36,6 +36,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "governance",
         include_str!("../migrations/sqlite/0008_governance.sql"),
     ),
+    (
+        9,
+        "enroll_idempotency",
+        include_str!("../migrations/sqlite/0009_enroll_idempotency.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -67,6 +72,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "governance",
         include_str!("../migrations/postgres/0008_governance.sql"),
+    ),
+    (
+        9,
+        "enroll_idempotency",
+        include_str!("../migrations/postgres/0009_enroll_idempotency.sql"),
     ),
 ];
 

@@ -455,3 +455,259 @@ async fn wrong_enrollment_secrets_are_auth_failures() {
         app.stop().await;
     }
 }
+
+/// Reads from `s` until the server closes it (EOF or reset); false if still open after `within`.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+async fn healthz(app: &TestApp) -> u16 {
+    // A client of its own: no pooled connection the server may have closed.
+    reqwest::Client::new()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Item 8: a slowloris client (a partial request head, never finished) is disconnected after
+/// the header timeout, and the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_disconnected_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(120),
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        .await
+        .expect("partial head");
+    assert!(closed_within(&mut s, Duration::from_secs(10)).await);
+    assert_eq!(healthz(&app).await, 200);
+    app.stop().await;
+}
+
+/// Item 8: a keep-alive connection with no request is closed after the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        header_timeout: Duration::from_secs(120),
+        idle_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.expect("response");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // The connection is kept alive, then closed once idle.
+    assert!(closed_within(&mut s, Duration::from_secs(10)).await);
+    assert_eq!(healthz(&app).await, 200);
+    app.stop().await;
+}
+
+/// Item 8: with a cap of N open connections, the N+1th is not served while N are held, and the
+/// server answers again once they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        max_connections: 3,
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        // A served request proves the connection holds a slot.
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.expect("response");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    let mut extra = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let got = tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf))
+        .await
+        .expect("closed promptly, not left hanging");
+    assert!(
+        matches!(got, Ok(0) | Err(_)),
+        "served beyond the cap: {got:?}"
+    );
+    drop(held);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = healthz(&app).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+/// Item 8: enrollment attempts are limited per client address: 429 with `Retry-After` past the
+/// burst, whether the secret is right or wrong, and wrong secrets still count as auth failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_is_rate_limited_per_address() {
+    for (url, dir) in backends().await {
+        let config = Config {
+            enroll_per_minute: 3,
+            ..Config::default()
+        };
+        let app = TestApp::start_with(&url, dir, config).await;
+        let device = json!({"name": "n", "platform": "android", "serial": "s",
+            "ownership": "corporate", "groups": []});
+        let (s, v) = app
+            .post(
+                "/api/v1/enroll",
+                None,
+                json!({"enroll_secret": app.secret, "device": device}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        for _ in 0..2 {
+            let (s, v) = app
+                .post(
+                    "/api/v1/enroll",
+                    None,
+                    json!({"enroll_secret": "wrong", "device": device}),
+                )
+                .await;
+            assert_eq!(s, 401, "{v}");
+        }
+        for secret in ["wrong", app.secret.as_str()] {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/enroll", app.base))
+                .json(&json!({"enroll_secret": secret, "device": device}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 429);
+            let after: u64 = r
+                .headers()
+                .get("retry-after")
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.parse().ok())
+                .expect("Retry-After in seconds");
+            assert!((1..=60).contains(&after), "{after}");
+        }
+        // Other routes are not limited by it.
+        assert_eq!(healthz(&app).await, 200);
+        app.stop().await;
+    }
+}
+
+/// Item 10: an enrollment retried with the same `Idempotency-Key` gets the same device (a
+/// fresh token; the earlier one stops working, even cached), not a second device; the key with
+/// a different device is a 409; a malformed key a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_with_an_idempotency_key_is_idempotent() {
+    for (url, dir) in backends().await {
+        let app = TestApp::start(&url, dir).await;
+        app.publish(CANADA).await;
+        let enroll = |key: String, serial: &'static str| {
+            let app = &app;
+            async move {
+                let r = app
+                    .client
+                    .post(format!("{}/api/v1/enroll", app.base))
+                    .header("Idempotency-Key", key)
+                    .json(&json!({"enroll_secret": app.secret, "device": {"name": "n",
+                        "platform": "android", "serial": serial, "ownership": "corporate",
+                        "groups": []}}))
+                    .send()
+                    .await
+                    .expect("request");
+                let s = r.status().as_u16();
+                (s, r.json::<Value>().await.expect("json"))
+            }
+        };
+        let (s, first) = enroll("key-1".into(), "s1").await;
+        assert_eq!(s, 200, "{first}");
+        let old = first["device_token"].as_str().unwrap().to_string();
+        let inv = |seq: u64| json!({"inventory": crate::apps(&["org.example.ok"]), "seq": seq});
+        assert_eq!(app.checkin(&old, inv(1)).await.0, 200);
+
+        let (s, again) = enroll("key-1".into(), "s1").await;
+        assert_eq!(s, 200, "{again}");
+        assert_eq!(again["device_id"], first["device_id"], "the same device");
+        let new = again["device_token"].as_str().unwrap().to_string();
+        assert_ne!(new, old);
+        assert_eq!(
+            app.checkin(&old, inv(2)).await.0,
+            401,
+            "the earlier token is revoked"
+        );
+        let (s, v) = app.checkin(&new, inv(2)).await;
+        assert_eq!(s, 200, "{v}");
+
+        let (s, v) = enroll("key-1".into(), "another serial").await;
+        assert_eq!(s, 409, "{v}");
+        for bad in ["x".repeat(256), "caf\u{e9}".into(), String::new()] {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/enroll", app.base))
+                .header("Idempotency-Key", bad.as_bytes())
+                .json(&json!({"enroll_secret": app.secret, "device": {"name": "n",
+                    "platform": "android", "serial": "s9", "ownership": "corporate",
+                    "groups": []}}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status().as_u16(), 422, "{bad:?}");
+        }
+        // A different key is a different device.
+        let (s, other) = enroll("key-2".into(), "s1").await;
+        assert_eq!(s, 200, "{other}");
+        assert_ne!(other["device_id"], first["device_id"]);
+        let (_, devices) = app.get("/api/v1/devices", &app.admin).await;
+        let n = devices
+            .as_array()
+            .or_else(|| devices["devices"].as_array())
+            .map(Vec::len);
+        assert_eq!(n, Some(2), "{devices}");
+        app.stop().await;
+    }
+}
