@@ -535,6 +535,11 @@ async fn kill_9_never_separates_an_event_from_its_leaf() {
         // A count-based moment that varies per round, then kill -9 mid-stream.
         let target = 5 + round * 3;
         while done.load(std::sync::atomic::Ordering::Relaxed) < target {
+            assert!(
+                !tasks.iter().all(tokio::task::JoinHandle::is_finished),
+                "round {round}: every enrolling task stopped (an enrollment was refused) before \
+                 {target} enrollments"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         child.kill().expect("kill -9");

@@ -32,10 +32,13 @@ pub(crate) fn serve(store: &[String]) -> (Child, String) {
     serve_on(store, "127.0.0.1:0")
 }
 
-/// Starts `interdict serve --listen ADDR` and returns the child and its base URL.
+/// Starts `interdict serve --listen ADDR` and returns the child and its base URL. The tests
+/// drive many devices from loopback, as a load generator does: no per-token or per-address
+/// limits (those have their own tests in api-server).
 pub(crate) fn serve_on(store: &[String], listen: &str) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", listen, "--rate-limit", "0"])
+        .args(["--enroll-rate-limit", "0"])
         .args(store)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
