@@ -75,7 +75,7 @@ curl -fsS -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: applicatio
 cp -r "$data/bundle" "$data/auditor-copy"
 "$bin" audit verify "$data/auditor-copy"
 if command -v sqlite3 >/dev/null; then
-  echo "==> tamper: rewrite who published the policy (events.seq 2) with sqlite3, export again, verify"
+  echo "==> tamper: rewrite the actor of one event (events.seq 2) with sqlite3, export again, verify"
   sqlite3 "$data/interdict-data/interdict.db" "UPDATE events SET actor = 'mallory' WHERE seq = 2"
   "$bin" audit export --data-dir "$data/interdict-data" --out "$data/bundle-2"
   if "$bin" audit verify --trusted "$data/auditor-copy/checkpoints/$(ls "$data/auditor-copy/checkpoints" | tail -n1)" "$data/bundle-2"; then
