@@ -132,6 +132,10 @@ enum Command {
     },
     /// Enroll simulated devices and drive check-ins against a server (load test).
     ///
+    /// All devices enroll from this one address: start the server with
+    /// `--enroll-rate-limit 0` (and `--rate-limit 0`), or enrollments beyond its per-address
+    /// limit (60 a minute by default) are refused with 429.
+    ///
     /// Examples:
     ///   interdict simulate --server http://127.0.0.1:8080 --enroll-secret S --devices 1000 --apps-per-device 50 --duration 10
     #[command(verbatim_doc_comment)]
