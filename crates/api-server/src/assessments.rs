@@ -140,9 +140,8 @@ fn options(concern: &[String]) -> Options {
     let mut o = base.clone();
     if let Some(r) = o.risk.as_mut() {
         for c in concern {
-            if !r.concern.contains(c) {
-                r.concern.push(c.clone());
-            }
+            // A code that is not ISO 3166-1 alpha-2 is left out; the rest still count.
+            r.add_concern(c);
         }
     }
     o

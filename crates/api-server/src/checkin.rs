@@ -34,8 +34,8 @@ pub struct ActivePolicy {
     compiled: OwnedPolicy,
     /// Each rule's deadline (effective date plus grace), for findings under an exception.
     deadlines: std::collections::HashMap<String, Option<Date>>,
-    /// The policy's `jurisdictions_of_concern` (ISO 3166-1 alpha-2, upper case): the vendor
-    /// factor of assessments uploaded while this version is active.
+    /// The policy's `jurisdictions_of_concern` as written: the vendor factor of assessments
+    /// uploaded while this version is active (normalised by `RiskConfig::add_concern`).
     pub(crate) concern: Vec<String>,
 }
 
@@ -104,13 +104,7 @@ fn build_active(
         .iter()
         .map(|r| (r.id.clone(), r.deadline()))
         .collect();
-    let mut concern: Vec<String> = Vec::new();
-    for c in &policy.jurisdictions_of_concern {
-        let c = c.trim().to_ascii_uppercase();
-        if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) && !concern.contains(&c) {
-            concern.push(c);
-        }
-    }
+    let concern = policy.jurisdictions_of_concern.clone();
     let compiled = OwnedPolicy::try_new(policy, |p| CompiledPolicy::new(p))
         .map_err(|e| ApiError::Internal(format!("stored policy {version}: {e}")))?;
     Ok(ActivePolicy {

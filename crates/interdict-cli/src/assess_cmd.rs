@@ -125,7 +125,6 @@ fn risk_config(args: &AssessArgs) -> anyhow::Result<Option<apk_analysis::risk::R
         let text = fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
         vendors.extend(VendorCatalog::parse(&text).with_context(|| f.display().to_string())?);
     }
-    let mut concern = Vec::new();
     let mut listed = args.concern.clone();
     if let Some(p) = &args.policy {
         let text = fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -133,26 +132,24 @@ fn risk_config(args: &AssessArgs) -> anyhow::Result<Option<apk_analysis::risk::R
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         listed.extend(policy.jurisdictions_of_concern);
     }
-    for c in &listed {
-        let c = c.trim().to_ascii_uppercase();
-        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-            anyhow::bail!(
-                "--concern takes ISO 3166-1 alpha-2 country codes such as CN,RU; got {c:?}"
-            );
-        }
-        if !concern.contains(&c) {
-            concern.push(c);
-        }
-    }
-    Ok(Some(RiskConfig {
+    let mut config = RiskConfig {
         trackers: crate::trackers_cmd::matcher(&args.trackers)?,
         vendors: std::sync::Arc::new(vendors),
-        concern,
+        concern: Vec::new(),
         thresholds: Thresholds {
             review: args.review_threshold,
             unacceptable: args.unacceptable_threshold,
         },
-    }))
+    };
+    for c in &listed {
+        if !config.add_concern(c) {
+            anyhow::bail!(
+                "--concern takes ISO 3166-1 alpha-2 country codes such as CN,RU; got {:?}",
+                c.trim().to_ascii_uppercase()
+            );
+        }
+    }
+    Ok(Some(config))
 }
 
 /// Expands directories into the `*.apk` files under them, sorted, keeping the given order of arguments.

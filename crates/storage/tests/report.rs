@@ -353,8 +353,5 @@ async fn the_report_at_t_is_a_function_of_the_events_up_to_t() {
 
 /// Today (UTC), as the server passes it to `decide_exception`.
 fn today() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    storage::day_of(ms)
+    storage::day_of(storage::now_ms())
 }

@@ -34,6 +34,21 @@ pub struct RiskConfig {
     pub thresholds: Thresholds,
 }
 
+impl RiskConfig {
+    /// Adds a jurisdiction of concern, trimmed and in upper case, once. Returns false, adding
+    /// nothing, when `code` is not an ISO 3166-1 alpha-2 code (two letters).
+    pub fn add_concern(&mut self, code: &str) -> bool {
+        let c = code.trim().to_ascii_uppercase();
+        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            return false;
+        }
+        if !self.concern.contains(&c) {
+            self.concern.push(c);
+        }
+        true
+    }
+}
+
 impl std::fmt::Debug for RiskConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RiskConfig")
