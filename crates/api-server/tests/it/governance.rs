@@ -6,17 +6,12 @@
 use api_server::storage::{Audit, NewUser, Role};
 use serde_json::{json, Value};
 
-use crate::{apps, backends, TestApp, CANADA};
+use crate::{apps, backends, day_in, TestApp, CANADA};
 
 const WECHAT: &str = "ca-2023-10-wechat";
 
 fn err(v: &Value) -> &str {
     v["error"].as_str().unwrap_or_default()
-}
-
-fn day_in(days: i64) -> String {
-    let today = api_server::storage::now_ms() / 86_400_000;
-    app_policy::Date::from_days_since_epoch(today + days).to_string()
 }
 
 /// Events with this action, oldest first.

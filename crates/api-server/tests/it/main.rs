@@ -186,6 +186,11 @@ pub(crate) fn apps(ids: &[&str]) -> Value {
 
 /// A valid exception expiry: 30 days from today (UTC), inside the default one-year limit.
 pub(crate) fn soon() -> String {
-    let days = api_server::storage::now_ms() / 86_400_000;
-    app_policy::Date::from_days_since_epoch(days + 30).to_string()
+    day_in(30)
+}
+
+/// The UTC day `days` from today, as `YYYY-MM-DD`.
+pub(crate) fn day_in(days: i64) -> String {
+    let today = api_server::storage::now_ms() / 86_400_000;
+    app_policy::Date::from_days_since_epoch(today + days).to_string()
 }
