@@ -5,7 +5,9 @@
 #   bash bench/serve.sh                  # every scenario
 #   SCENARIOS="sqlite-100k pg-two" bash bench/serve.sh
 #
-# Scenarios: sqlite-2k sqlite-100k sqlite-full noop pg-one pg-two
+# Scenarios: sqlite-2k sqlite-100k sqlite-full noop pg-one pg-two ledger-onoff
+# ledger-onoff (issue 15): two servers side by side, one with the audit ledger's leaves off
+# (INTERDICT_BENCH_NO_LEDGER=1, benchmarks only), the same workloads run alternately on each.
 # Needs a release build (cargo build --release -p interdict-cli) and, for pg-*, Debian's
 # postgresql package (a throwaway cluster is started under a temp dir).
 set -euo pipefail
@@ -87,6 +89,30 @@ for s in $SCENARIOS; do
       j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 500 --apps-per-device 150 \
         --duration "$DUR" --concurrency 32 --full-inventory --json)"
       row "SQLite, 500 devices, full 150-app inventory every check-in, concurrency 32" "$j" ;;
+    ledger-onoff)
+      init_sqlite on; start_server "${DATA[@]}"; ON="$URL"; SON="$SECRET"; publish "$ON"
+      init_sqlite off; INTERDICT_BENCH_NO_LEDGER=1 start_server "${DATA[@]}"; OFF="$URL"; SOFF="$SECRET"; publish "$OFF"
+      echo "| workload (ledger on and off, alternating, ${DUR} s each) | ledger on, check-ins/s | ledger off | cost of the ledger | p99 on / off | errors |"
+      echo "|---|---|---|---|---|---|"
+      for pct in 100 10 0; do
+        for round in 1 2; do
+          for side in on off; do
+            if [ "$side" = on ]; then u="$ON"; sec="$SON"; else u="$OFF"; sec="$SOFF"; fi
+            "$B" simulate --server "$u" --enroll-secret "$sec" --devices 2000 --apps-per-device 50 \
+              --duration "$DUR" --concurrency 32 --changed-percent "$pct" --warmup --json >"$WORK/$side-$pct-$round.json"
+          done
+        done
+        python3 - "$pct" "$WORK" <<'EOF2'
+import json, sys
+pct, work = sys.argv[1], sys.argv[2]
+r = {s: [json.load(open(f"{work}/{s}-{pct}-{i}.json")) for i in (1, 2)] for s in ("on", "off")}
+rate = {s: sum(x["checkins_per_s"] for x in r[s]) / 2 for s in r}
+p99 = {s: max(x["p99_ms"] for x in r[s]) for s in r}
+err = sum(x["errors"] for s in r for x in r[s])
+cost = (1 - rate["on"] / rate["off"]) * 100
+print(f"| 2,000 devices × 50 apps, {pct}% changed inventories | {rate['on']:,.0f} | {rate['off']:,.0f} | {cost:+.1f}% | {p99['on']:.1f} / {p99['off']:.1f} ms | {err} |")
+EOF2
+      done ;;
     noop)
       init_sqlite noop; start_server "${DATA[@]}"
       j="$("$B" simulate --server "$URL" --enroll-secret "$SECRET" --devices 32 --duration "$DUR" \

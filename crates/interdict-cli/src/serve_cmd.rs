@@ -184,6 +184,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let store = args.store.open().await?;
+        if std::env::var_os("INTERDICT_BENCH_NO_LEDGER").is_some_and(|v| v == "1") {
+            // Benchmarks only (bench/serve.sh ledger-onoff): events without leaves until the
+            // next start, which adds them.
+            eprintln!(
+                "interdict: warning: INTERDICT_BENCH_NO_LEDGER=1: events are written without their audit-ledger leaves until the next start (benchmarks only)"
+            );
+            tracing::warn!("ledger leaves off for benchmarking (INTERDICT_BENCH_NO_LEDGER=1)");
+            storage::bench_skip_leaves(true);
+        }
         let backend = store.backend();
         let key_path = args.store.data_dir.join(crate::audit_cmd::KEY_FILE);
         let ledger = if key_path.exists() {

@@ -18,6 +18,26 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::{lock_counter, now_ms, Result, StorageError, Store};
 
+/// Benchmark switch: when set, events are written without their leaf (see
+/// [`bench_skip_leaves`]).
+static SKIP_LEAVES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// **Benchmarks only.** Makes this process write events without their ledger leaf, so that a
+/// benchmark can compare check-in throughput with the ledger on and off in one run
+/// (`bench/serve.sh ledger-onoff`; `interdict serve` sets it from `INTERDICT_BENCH_NO_LEDGER=1`).
+/// Nothing is lost: events are still written, and [`Store::connect`] adds the missing leaves
+/// (`ledger_backfill`) at the next start. Another server on the same database that has the
+/// ledger on refuses to append past the gap (its append finds a left sibling missing).
+#[doc(hidden)]
+pub fn bench_skip_leaves(skip: bool) {
+    SKIP_LEAVES.store(skip, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`bench_skip_leaves`] is in force.
+pub(crate) fn skipping_leaves() -> bool {
+    SKIP_LEAVES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The canonical bytes of one event, the ledger's leaf data: canonical JSON with sorted keys
 /// `action, actor, at, body, seq, subject`, `body` being the stored canonical body text.
 pub fn entry_bytes(

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use audit_ledger::{leaf_hash, Checkpoint, Frontier, Signer};
+use audit_ledger::Signer;
+
+use crate::tamper::{copy_bundle, lines, run_case, Bundle, Outcome, Rng, CLASSES};
 use serde_json::{json, Value};
 
 use crate::support::{call, init, serve_on, BIN};
@@ -20,16 +22,6 @@ fn tamper_cases() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(25)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 fn run(args: &[&str]) -> (i32, String) {
@@ -64,35 +56,6 @@ async fn enroll(c: &reqwest::Client, base: &str, secret: &str, name: &str) -> u1
     )
     .await;
     s
-}
-
-fn lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .expect("read")
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn write_lines(p: &Path, l: &[String]) {
-    let mut s = l.join("\n");
-    if !l.is_empty() {
-        s.push('\n');
-    }
-    std::fs::write(p, s).expect("write");
-}
-
-fn copy_bundle(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to.join("checkpoints")).expect("mkdir");
-    for f in ["entries.jsonl", "keys.pub", "leaf-hashes.txt"] {
-        std::fs::copy(from.join(f), to.join(f)).expect("copy");
-    }
-    for e in std::fs::read_dir(from.join("checkpoints"))
-        .expect("dir")
-        .flatten()
-    {
-        std::fs::copy(e.path(), to.join("checkpoints").join(e.file_name())).expect("copy");
-    }
 }
 
 /// Builds the Go verifier offline against Debian's golang-golang-x-mod-dev.
@@ -359,109 +322,18 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         .expect("a checkpoint");
     let signer = Signer::parse(&std::fs::read_to_string(data.join("ledger.key")).expect("key"))
         .expect("signer");
-    let entries = lines(&b1.join("entries.jsonl"));
-    let leaves = lines(&b1.join("leaf-hashes.txt"));
+    let bundle = Bundle::read(&b1);
     let seed = 0x5eed_u64 ^ u64::from(std::process::id());
     let mut rng = Rng(seed | 1);
     let cases = tamper_cases();
     let mut detected = std::collections::BTreeMap::<&str, usize>::new();
-    for class in [
-        "byte",
-        "delete",
-        "swap",
-        "insert",
-        "truncate",
-        "rewrite+resign",
-    ] {
+    for class in CLASSES {
         for case in 0..cases {
             let dir = tmp.path().join(format!("t-{class}-{case}"));
-            copy_bundle(&b1, &dir);
-            let mut e = entries.clone();
-            let mut l = leaves.clone();
-            match class {
-                "byte" => {
-                    let i = rng.below(e.len());
-                    let mut b = e[i].clone().into_bytes();
-                    let j = rng.below(b.len());
-                    b[j] = if b[j] == b'7' { b'8' } else { b'7' };
-                    e[i] = String::from_utf8_lossy(&b).into_owned();
-                }
-                "delete" => {
-                    let i = rng.below(e.len());
-                    e.remove(i);
-                    l.remove(i);
-                }
-                "swap" => {
-                    let i = rng.below(e.len() - 1);
-                    let j = i + 1 + rng.below(e.len() - i - 1);
-                    e.swap(i, j);
-                    l.swap(i, j);
-                }
-                "insert" => {
-                    let i = rng.below(e.len() + 1);
-                    let copy = e[rng.below(e.len())].clone();
-                    l.insert(i, audit_ledger_hex(&leaf_hash(copy.as_bytes())));
-                    e.insert(i, copy);
-                }
-                "truncate" => {
-                    let keep = rng.below(e.len());
-                    e.truncate(keep);
-                    l.truncate(keep);
-                }
-                _ => {
-                    // Rewrite from a point inside the trusted tree, recompute the stored leaf
-                    // hashes, and re-sign every checkpoint with the real key.
-                    let from = rng.below(e.len());
-                    for (k, item) in e.iter_mut().enumerate().skip(from) {
-                        *item =
-                            item.replacen("\"actor\":\"", &format!("\"actor\":\"rewritten{k}-"), 1);
-                    }
-                    l = e
-                        .iter()
-                        .map(|x| audit_ledger_hex(&leaf_hash(x.as_bytes())))
-                        .collect();
-                    for f in std::fs::read_dir(dir.join("checkpoints"))
-                        .expect("dir")
-                        .flatten()
-                    {
-                        let text = std::fs::read(f.path()).expect("read");
-                        let (cp, _) = Checkpoint::open(&text, &[signer.verifier()]).expect("open");
-                        let mut fr = Frontier::new();
-                        for x in &e[..cp.size as usize] {
-                            fr.push(leaf_hash(x.as_bytes()));
-                        }
-                        let forged = Checkpoint {
-                            root: fr.root(),
-                            ..cp
-                        };
-                        std::fs::write(f.path(), forged.sign(&signer).expect("sign"))
-                            .expect("write");
-                    }
-                }
-            }
-            write_lines(&dir.join("entries.jsonl"), &e);
-            write_lines(&dir.join("leaf-hashes.txt"), &l);
-            let (code, out) = run(&[
-                "audit",
-                "verify",
-                dir.to_str().expect("utf8"),
-                "--trusted",
-                trusted.to_str().expect("utf8"),
-            ]);
-            assert!(code == 0 || code == 1, "{class}: exit {code}: {out}");
-            assert!(
-                !out.contains('\u{1b}') && !out.contains('\u{202e}'),
-                "{out:?}"
-            );
-            if code == 1 {
-                assert!(out.starts_with("DAMAGED: first bad entry index "), "{out}");
-                *detected.entry(class).or_default() += 1;
-            } else {
-                // Only a no-op edit may pass (e.g. swapping two identical lines).
-                assert_eq!(
-                    e, entries,
-                    "{class} case {case} (seed {seed:#x}) not detected: {out}"
-                );
+            match run_case(BIN, &b1, &bundle, &dir, &trusted, &signer, class, &mut rng) {
+                Ok(Outcome::Detected) => *detected.entry(class).or_default() += 1,
+                Ok(Outcome::NoOp) => {}
+                Err(e) => panic!("case {case} (seed {seed:#x}): {e}"),
             }
             std::fs::remove_dir_all(&dir).expect("rm");
         }
@@ -502,10 +374,6 @@ async fn export_verify_prove_go_accepts_and_tampering_is_detected() {
         out.starts_with("DAMAGED: first bad entry index 6 (modified entry)"),
         "{out}"
     );
-}
-
-fn audit_ledger_hex(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `kill -9` at 20 moments under load: afterwards every event has its leaf, every leaf its

@@ -9,5 +9,6 @@ mod policy;
 mod report;
 mod serve;
 mod support;
+mod tamper;
 mod taxii;
 mod users;
