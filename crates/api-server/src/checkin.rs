@@ -45,6 +45,17 @@ impl ActivePolicy {
         self.deadlines.contains_key(id)
     }
 
+    /// The groups the rules of this version scope (included or excluded).
+    pub(crate) fn scope_groups(&self) -> Vec<String> {
+        self.compiled
+            .borrow_owner()
+            .rules
+            .iter()
+            .flat_map(|r| r.scope.groups.iter().chain(&r.scope.exclude_groups))
+            .cloned()
+            .collect()
+    }
+
     /// The rule ids of this version, in policy order.
     pub(crate) fn rule_ids(&self) -> Vec<&str> {
         self.compiled

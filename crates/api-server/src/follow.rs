@@ -32,7 +32,8 @@ fn effect<'a>(action: &str, subject: &'a str) -> Effect<'a> {
         | "device.token_reissued"
         | "device.inventory_changed"
         | "device.compliance_changed"
-        | "device.findings_changed" => Effect::ForgetDevice(subject),
+        | "device.findings_changed"
+        | "device.scope_changed" => Effect::ForgetDevice(subject),
         "policy.published" => Effect::ReloadPolicy,
         a if a.starts_with("exception.") && a != "exception.requested" => Effect::ReloadPolicy,
         _ => Effect::Nothing,

@@ -21,6 +21,7 @@ mod compliance;
 mod conn;
 mod fields;
 mod follow;
+mod governance;
 mod handlers;
 mod intel;
 pub mod oidc;
@@ -37,7 +38,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 use storage::{Role, StorageError, Store};
@@ -333,6 +334,36 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/devices/{id}/revoke",
             Access::Role(Admin),
             post(h::revoke_device),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/devices/{id}",
+            Access::Role(Admin),
+            patch(governance::patch_device),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/enroll-secrets",
+            Access::Role(Admin),
+            post(governance::create_enroll_secret),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/rules/{rule}/reviews",
+            Access::Role(Analyst),
+            post(governance::open_review),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/rules/{rule}/reviews",
+            Access::Role(Viewer),
+            get(governance::list_reviews),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/reviews/{id}/decide",
+            Access::Role(Approver),
+            post(governance::decide_review),
         ),
         r(
             Method::GET,
@@ -818,6 +849,7 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound => ApiError::NotFound,
             StorageError::Conflict(m) => ApiError::Conflict(m),
             StorageError::Invalid(m) => ApiError::Invalid(m),
+            StorageError::Forbidden(m) => ApiError::Forbidden(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -895,6 +927,36 @@ fn route_note(r: &RouteInfo) -> Option<(&'static str, &'static [(&'static str, &
             "Body optional: {\"comment\": \"...\"}, stored in the decision's event. The \
              requester cannot decide their own request (409).",
             &[],
+        ),
+        ("PATCH", "/api/v1/devices/{id}") => (
+            "Body: reason (required), groups (replacing the device's groups; each must exist: \
+             granted by a live enrollment secret, held by a device, or named by the active \
+             policy's scopes) and/or ownership (corporate, personal, unknown). Recorded as a \
+             device.scope_changed event with before, after and reason; the device's scope_source \
+             becomes admin.",
+            &[("404", "no such active device")],
+        ),
+        ("POST", "/api/v1/enroll-secrets") => (
+            "Body: groups (granted to every device enrolled with the secret; the device may \
+             claim no other) and ownership (optional: the one ownership its devices get). The \
+             answer holds the secret once.",
+            &[],
+        ),
+        ("POST", "/api/v1/rules/{rule}/reviews") => (
+            "A vendor's appeal against a rule of the active policy. Body: appellant, summary \
+             (at most 16 KiB), received (YYYY-MM-DD), documents [{name, sha256}] (the SHA-256 of \
+             each submitted document, 64 lowercase hex digits).",
+            &[],
+        ),
+        ("GET", "/api/v1/rules/{rule}/reviews") => (
+            "The rule's reviews, oldest first, each with its decision.",
+            &[],
+        ),
+        ("POST", "/api/v1/reviews/{id}/decide") => (
+            "Body: outcome (upheld, amended, reversed), reasons, and for amended or reversed \
+             policy_version: a published version later than the one the review was opened \
+             under whose diff changes (amended) or removes (reversed) the rule.",
+            &[("409", "already decided")],
         ),
         ("POST", "/api/v1/exceptions/{id}/revoke") => (
             "Body optional: {\"comment\": \"...\"}. Takes effect at once in every read model.",

@@ -327,8 +327,30 @@ pub fn import_amapi(
     Ok(out)
 }
 
+/// Ownership from what an Apple MDM reports about enrollment, at the top level or in a
+/// `DeviceInformation` response's `QueryResponses`: a User Enrollment (`IsUserEnrollment`,
+/// or `EnrollmentType` `User`) is a personal device; a supervised one (`IsSupervised`) is the
+/// organization's. `None` when neither is said.
+fn apple_ownership(dict: &plist::Dictionary) -> Option<Ownership> {
+    let q = dict
+        .get("QueryResponses")
+        .and_then(plist::Value::as_dictionary);
+    let get = |k: &str| dict.get(k).or_else(|| q.and_then(|q| q.get(k)));
+    let user = get("IsUserEnrollment").and_then(plist::Value::as_boolean) == Some(true)
+        || get("EnrollmentType").and_then(plist::Value::as_string) == Some("User");
+    if user {
+        return Some(Ownership::Personal);
+    }
+    match get("IsSupervised").and_then(plist::Value::as_boolean) {
+        Some(true) => Some(Ownership::Corporate),
+        _ => None,
+    }
+}
+
 /// Imports an Apple MDM `InstalledApplicationList` command response (XML or binary plist):
-/// `UDID` and `InstalledApplicationList[]` with `Identifier`, `ShortVersion`, `Version`.
+/// `UDID` and `InstalledApplicationList[]` with `Identifier`, `ShortVersion`, `Version`; the
+/// ownership comes from `IsSupervised` / `IsUserEnrollment` / `EnrollmentType` when the
+/// response (or its merged `QueryResponses`) carries them, else from the options.
 pub fn import_apple(
     bytes: &[u8],
     file: &str,
@@ -387,12 +409,13 @@ pub fn import_apple(
     out.warnings.push(
         "Apple inventories carry no signer or publisher: only app-id and vendor-app-id/prefix matchers apply; system apps are not listed".into(),
     );
+    let ownership = apple_ownership(dict).or(opts.ownership).unwrap_or_default();
     out.devices.push(DeviceInventory {
         device: Device {
             id,
             platform: opts.platform.unwrap_or(Platform::Ios),
             groups: opts.groups.clone(),
-            ownership: opts.ownership.unwrap_or_default(),
+            ownership,
         },
         apps,
     });
@@ -523,4 +546,52 @@ pub fn import_osquery(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apple(extra: &str) -> Ownership {
+        let src = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>UDID</key><string>u1</string>{extra}
+<key>InstalledApplicationList</key><array>
+<dict><key>Identifier</key><string>com.tencent.xin</string></dict></array>
+</dict></plist>"#
+        );
+        let opts = ImportOptions {
+            ownership: Some(Ownership::Unknown),
+            ..Default::default()
+        };
+        import_apple(src.as_bytes(), "r.plist", &opts)
+            .expect("import")
+            .devices[0]
+            .device
+            .ownership
+    }
+
+    #[test]
+    fn apple_ownership_comes_from_the_enrollment_when_reported() {
+        assert_eq!(apple(""), Ownership::Unknown, "not said: the option");
+        assert_eq!(
+            apple("<key>IsSupervised</key><true/>"),
+            Ownership::Corporate
+        );
+        assert_eq!(
+            apple("<key>QueryResponses</key><dict><key>IsSupervised</key><true/></dict>"),
+            Ownership::Corporate
+        );
+        assert_eq!(
+            apple("<key>IsSupervised</key><false/><key>IsUserEnrollment</key><true/>"),
+            Ownership::Personal
+        );
+        assert_eq!(
+            apple("<key>EnrollmentType</key><string>User</string>"),
+            Ownership::Personal
+        );
+        assert_eq!(apple("<key>IsSupervised</key><false/>"), Ownership::Unknown);
+    }
 }

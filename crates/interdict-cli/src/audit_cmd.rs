@@ -297,7 +297,7 @@ fn rotate(a: RotateArgs) -> anyhow::Result<ExitCode> {
 
 // ---- sources ------------------------------------------------------------------------------
 
-enum Source {
+pub(crate) enum Source {
     Store(storage::Store),
     Http {
         base: String,
@@ -307,7 +307,7 @@ enum Source {
 }
 
 impl Source {
-    async fn open(a: &SourceArgs) -> anyhow::Result<Source> {
+    pub(crate) async fn open(a: &SourceArgs) -> anyhow::Result<Source> {
         match &a.server {
             Some(s) => Ok(Source::Http {
                 base: s.trim_end_matches('/').to_string(),
@@ -316,7 +316,7 @@ impl Source {
                     .clone()
                     .or_else(|| std::env::var("INTERDICT_TOKEN").ok())
                     .context(
-                        "--server needs --token (or INTERDICT_TOKEN) of role auditor or above",
+                        "--server needs --token (or INTERDICT_TOKEN) with read access (auditor or above for the ledger, viewer for policy reviews)",
                     )?,
                 client: reqwest::Client::new(),
             }),
@@ -324,7 +324,7 @@ impl Source {
         }
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let Source::Http {
             base,
             token,
@@ -533,7 +533,7 @@ fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
 // ---- report -------------------------------------------------------------------------------
 
 /// `s` as a URL query value (RFC 3986 unreserved characters kept).
-fn query_value(s: &str) -> String {
+pub(crate) fn query_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {

@@ -184,6 +184,25 @@ pub(crate) enum PolicyCmd {
         #[command(flatten)]
         net: crate::net_cmd::NetExportArgs,
     },
+    /// The review history of a rule: vendor appeals, who recorded them, the submitted
+    /// documents by SHA-256, and each decision (upheld, amended, reversed) with its reasons
+    /// and the policy version that carries it out. Read from a server or a data directory.
+    ///
+    /// Examples:
+    ///   interdict policy reviews ca-2023-10-kaspersky --server http://127.0.0.1:8080 --token $T
+    ///   interdict policy reviews ca-2023-10-kaspersky --data-dir /var/lib/interdict --format json
+    ///
+    /// Exit status: 0 on success, 2 when the source cannot be read or the rule is unknown.
+    #[command(verbatim_doc_comment)]
+    Reviews {
+        /// Rule id, e.g. `ca-2023-10-kaspersky`.
+        rule: String,
+        #[command(flatten)]
+        source: crate::audit_cmd::SourceArgs,
+        /// Output format, e.g. `--format json`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Turn another jurisdiction's list (CSV or JSON of app ids or vendors, with references)
     /// into a policy file of `review` rules carrying their provenance; then compare with
     /// `interdict policy diff ours.toml partner.toml`.
@@ -470,6 +489,11 @@ pub(crate) fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             emit(output.as_deref(), &e.content)?;
             Ok(ExitCode::SUCCESS)
         }
+        PolicyCmd::Reviews {
+            rule,
+            source,
+            format,
+        } => reviews(&rule, &source, format),
         PolicyCmd::ImportList {
             file,
             source,
@@ -543,4 +567,74 @@ fn assessed_apps(files: &[PathBuf]) -> anyhow::Result<Vec<app_policy::AssessedAp
         }
     }
     Ok(out)
+}
+
+/// `policy reviews RULE`: the rule's review history, from a server or a database.
+fn reviews(
+    rule: &str,
+    source: &crate::audit_cmd::SourceArgs,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    use crate::audit_cmd::Source;
+    let v: serde_json::Value = crate::init_cmd::runtime()?.block_on(async {
+        let src = Source::open(source).await?;
+        let v = match &src {
+            Source::Store(store) => {
+                let list = store.reviews(rule).await?;
+                store.close().await;
+                serde_json::json!({"rule": rule, "reviews": list})
+            }
+            Source::Http { .. } => {
+                let path = format!(
+                    "/api/v1/rules/{}/reviews",
+                    crate::audit_cmd::query_value(rule)
+                );
+                src.get(&path).await?.json().await?
+            }
+        };
+        anyhow::Ok(v)
+    })?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let clean = crate::audit_cmd::clean;
+    let s = |x: &serde_json::Value| clean(x.as_str().unwrap_or("-"));
+    let list = v["reviews"].as_array().cloned().unwrap_or_default();
+    writeln!(out, "rule {}: {} review(s)", clean(rule), list.len())?;
+    for r in &list {
+        writeln!(
+            out,
+            "\n{}  {}  received {}  by {}  status {}",
+            s(&r["id"]),
+            s(&r["appellant"]),
+            s(&r["received"]),
+            s(&r["opened_by"]),
+            s(&r["status"])
+        )?;
+        writeln!(out, "  summary: {}", s(&r["summary"]))?;
+        for d in r["documents"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  document: {}  sha256 {}",
+                s(&d["name"]),
+                s(&d["sha256"])
+            )?;
+        }
+        if r["status"] != "open" {
+            writeln!(
+                out,
+                "  decided by {}: {}{}",
+                s(&r["decided_by"]),
+                s(&r["reasons"]),
+                r["policy_version"]
+                    .as_i64()
+                    .map(|n| format!(" (carried out by policy version {n})"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,8 @@ mod probe;
 mod proposals;
 mod quotas;
 mod report;
+mod reviews;
+mod scope;
 mod secret;
 mod users;
 
@@ -63,6 +65,11 @@ pub use report::{
     ReportDevice, ReportException, ReportFinding, ReportFormat, ReportLedger, ReportPolicy,
     ReportRule, ReportSummary, REPORT_SCHEMA, STALE_AFTER_DAYS,
 };
+pub use reviews::{
+    NewReview, ReviewDocument, ReviewOutcome, RuleReview, MAX_APPELLANT, MAX_DOCUMENTS,
+    MAX_REVIEW_TEXT,
+};
+pub use scope::{Assigned, ScopeChange};
 pub use secret::{hash_secret, new_secret, secrets_equal};
 pub use users::{
     normalize_email, Audit, NewUser, SessionAuth, SsoPending, TokenInfo, User, MAX_NAME_BYTES,
@@ -92,6 +99,10 @@ pub enum StorageError {
     /// The input was refused (what was wrong and what to do).
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this with the credential it holds (e.g. a device claiming more
+    /// than its enrollment secret grants).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Result alias.
@@ -174,8 +185,13 @@ pub struct ApiPrincipal {
 pub struct EnrollSecret {
     /// Secret id.
     pub id: String,
-    /// Groups enrolled devices join; when non-empty, the device's groups must be a subset.
+    /// The groups it grants: every device enrolled with it is put in all of them, and may
+    /// claim no other. Empty: it grants none, and the device's own claim is recorded as its
+    /// (self-asserted, `scope_source: "claimed"`) scope.
     pub groups: Vec<String>,
+    /// The ownership it grants (`corporate`, `personal`), if any: its devices get it and may
+    /// not claim another.
+    pub ownership: Option<String>,
 }
 
 /// What a device says about itself at enrollment.
@@ -337,6 +353,9 @@ pub struct DeviceSummary {
     pub checkins: i64,
     /// Highest device sequence number stored.
     pub last_seq: i64,
+    /// Where `groups` and `ownership` come from: `enrollment-secret`, `claimed` (the device's
+    /// own word: its secret granted nothing), `admin` or `import`.
+    pub scope_source: String,
 }
 
 /// One (device, app) install with its history.
@@ -366,6 +385,9 @@ pub struct DeviceDetail {
     pub findings: Vec<Exposure>,
     /// The latest action results the device reported (newest first, at most 100).
     pub action_results: Vec<StoredActionResult>,
+    /// What the device claimed at enrollment (`groups`, `ownership`), kept apart from what it
+    /// was assigned; none for devices enrolled before this was recorded.
+    pub claimed: Option<Value>,
 }
 
 /// Fleet compliance summary.
@@ -710,19 +732,36 @@ impl Store {
         Ok(())
     }
 
-    /// Creates an enrollment secret limited to `groups` (empty: any); returns the secret.
+    /// Creates an enrollment secret granting `groups` (empty: none; the devices' claims are
+    /// then taken as self-asserted); returns the secret.
     pub async fn create_enroll_secret(&self, groups: &[String], actor: &str) -> Result<String> {
+        self.create_enroll_secret_granting(groups, None, actor)
+            .await
+            .map(|(_, secret)| secret)
+    }
+
+    /// Creates an enrollment secret granting `groups` and, when given, `ownership` (see
+    /// [`EnrollSecret`]); returns `(id, secret)`.
+    pub async fn create_enroll_secret_granting(
+        &self,
+        groups: &[String],
+        ownership: Option<&str>,
+        actor: &str,
+    ) -> Result<(String, String)> {
         let id = new_id("enr");
         let secret = new_secret();
         let now = now_ms();
+        let groups: BTreeSet<&String> = groups.iter().collect();
         let groups_json = canonical_json(&json!(groups));
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO enroll_secrets (id, hash, groups_json, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO enroll_secrets (id, hash, groups_json, ownership, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
         .bind(hash_secret(&secret))
         .bind(&groups_json)
+        .bind(ownership)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -732,11 +771,11 @@ impl Store {
             actor,
             "enroll_secret.created",
             &id,
-            json!({"after": {"groups": groups}}),
+            json!({"after": {"groups": groups, "ownership": ownership}}),
         )
         .await?;
         tx.commit().await?;
-        Ok(secret)
+        Ok((id, secret))
     }
 
     /// Revokes every enrollment secret and creates a new one (rotation); returns it.
@@ -764,7 +803,7 @@ impl Store {
     pub async fn enroll_secret(&self, secret: &str) -> Result<Option<EnrollSecret>> {
         let Some(row) = self
             .row_by_secret(
-                "SELECT id, hash, groups_json FROM enroll_secrets \
+                "SELECT id, hash, groups_json, ownership FROM enroll_secrets \
                  WHERE hash = $1 AND revoked_at IS NULL",
                 secret,
             )
@@ -775,6 +814,7 @@ impl Store {
         Ok(Some(EnrollSecret {
             id: row.try_get("id")?,
             groups: groups_of(&row)?,
+            ownership: row.try_get("ownership")?,
         }))
     }
 
@@ -785,22 +825,25 @@ impl Store {
         let id = new_id("dev");
         let token = new_secret();
         let now = now_ms();
-        let groups: BTreeSet<&String> = dev.groups.iter().collect();
-        let groups_json = canonical_json(&json!(groups));
+        let scope = secret.assign(dev).map_err(StorageError::Forbidden)?;
+        let groups_json = canonical_json(&json!(scope.groups));
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO devices (id, token_hash, name, platform, serial, ownership, groups_json, \
-             enrolled_at, compliant, overdue, in_grace, checkins, last_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, 0, 0, 0)",
+             enrolled_at, compliant, overdue, in_grace, checkins, last_seq, claimed_json, \
+             scope_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, 0, 0, 0, $9, $10)",
         )
         .bind(&id)
         .bind(hash_secret(&token))
         .bind(&dev.name)
         .bind(&dev.platform)
         .bind(&dev.serial)
-        .bind(&dev.ownership)
+        .bind(&scope.ownership)
         .bind(&groups_json)
         .bind(now)
+        .bind(&scope.claimed_json)
+        .bind(scope.source)
         .execute(&mut *tx)
         .await?;
         append_event(
@@ -809,7 +852,7 @@ impl Store {
             &secret.id,
             "device.enrolled",
             &id,
-            json!({"after": dev}),
+            json!({"after": dev, "assigned": scope.event()}),
         )
         .await?;
         tx.commit().await?;
@@ -877,22 +920,25 @@ impl Store {
         let id = new_id("dev");
         let token = new_secret();
         let now = now_ms();
-        let groups: BTreeSet<&String> = dev.groups.iter().collect();
-        let groups_json = canonical_json(&json!(groups));
+        let scope = secret.assign(dev).map_err(StorageError::Forbidden)?;
+        let groups_json = canonical_json(&json!(scope.groups));
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO devices (id, token_hash, name, platform, serial, ownership, groups_json, \
-             enrolled_at, compliant, overdue, in_grace, checkins, last_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, 0, 0, 0)",
+             enrolled_at, compliant, overdue, in_grace, checkins, last_seq, claimed_json, \
+             scope_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 0, 0, 0, 0, $9, $10)",
         )
         .bind(&id)
         .bind(hash_secret(&token))
         .bind(&dev.name)
         .bind(&dev.platform)
         .bind(&dev.serial)
-        .bind(&dev.ownership)
+        .bind(&scope.ownership)
         .bind(&groups_json)
         .bind(now)
+        .bind(&scope.claimed_json)
+        .bind(scope.source)
         .execute(&mut *tx)
         .await?;
         // A concurrent first request with the same key fails here (primary key): the client
@@ -920,7 +966,7 @@ impl Store {
             &secret.id,
             "device.enrolled",
             &id,
-            json!({"after": dev, "idempotency_key": key}),
+            json!({"after": dev, "assigned": scope.event(), "idempotency_key": key}),
         )
         .await?;
         tx.commit().await?;
@@ -1098,11 +1144,13 @@ impl Store {
             .exposures(ExposureScope::Device(id), &today, None, 10_000)
             .await?;
         let action_results = self.action_results(id, 100).await?;
+        let claimed = self.device_claim(id).await?;
         Ok(DeviceDetail {
             device,
             installs,
             findings,
             action_results,
+            claimed,
         })
     }
 
@@ -1523,7 +1571,8 @@ fn device_columns(today: &str) -> String {
         "SELECT id, name, platform, serial, ownership, groups_json, enrolled_at, last_seen, \
          revoked_at, CASE WHEN {v} THEN 0 ELSE 1 END AS compliant, \
          CASE WHEN {v} THEN 1 ELSE 0 END AS overdue, \
-         CASE WHEN {g} THEN 1 ELSE 0 END AS in_grace, policy_version, checkins, last_seq",
+         CASE WHEN {g} THEN 1 ELSE 0 END AS in_grace, policy_version, checkins, last_seq, \
+         scope_source",
         v = has("violation"),
         g = has("in_grace"),
     )
@@ -1564,6 +1613,7 @@ fn device_summary(r: &AnyRow) -> Result<DeviceSummary> {
         policy_version: r.try_get("policy_version")?,
         checkins: r.try_get("checkins")?,
         last_seq: r.try_get("last_seq")?,
+        scope_source: r.try_get("scope_source")?,
     })
 }
 

@@ -54,7 +54,8 @@ pub struct ComplianceReport {
     pub devices: Vec<ReportDevice>,
     /// Exceptions in force at `at` (approved, not revoked, not expired), by id.
     pub exceptions: Vec<ReportException>,
-    /// Rule reviews (appeals) open at `at`: not recorded by this version (always empty).
+    /// Rule reviews (appeals) open at `at` (opened and not decided by then), rebuilt from
+    /// their events: id, rule, appellant, summary, received, documents, opened_at, opened_by.
     pub rule_reviews: Vec<Value>,
     /// The audit ledger at `at`.
     pub ledger: ReportLedger,
@@ -760,8 +761,7 @@ impl Store {
                  report's time. A check-in that changes nothing records no event, so a device that \
                  checked in without any change also counts as stale."
             ),
-            "Rule reviews (appeals) are not recorded by this version of interdict: the list is \
-             empty because none can exist, not because none were open."
+            "Rule reviews: the appeals opened at or before this time and not decided by then."
                 .to_string(),
         ];
         if checkpoint.is_none() {
@@ -781,7 +781,7 @@ impl Store {
             summary,
             devices: out_devices,
             exceptions,
-            rule_reviews: Vec::new(),
+            rule_reviews: self.reviews_open_at(at_ms).await?,
             ledger: ReportLedger {
                 size,
                 root,
@@ -1012,10 +1012,35 @@ fn render_html(r: &ComplianceReport) -> String {
     }
     o.push_str("</tbody></table>\n</section>\n");
 
-    o.push_str(
-        "<section>\n<h2>Rule reviews open</h2>\n<p>None recorded (see the notes).</p>\n\
-        </section>\n",
-    );
+    o.push_str("<section>\n<h2>Rule reviews open</h2>\n");
+    if r.rule_reviews.is_empty() {
+        o.push_str("<p>None open at this time.</p>\n");
+    } else {
+        o.push_str(
+            "<table><thead><tr><th>Id</th><th>Rule</th><th>Appellant</th><th>Received</th>\
+            <th>Summary</th><th>Documents (SHA-256)</th></tr></thead><tbody>\n",
+        );
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        for v in &r.rule_reviews {
+            o.push_str("<tr>");
+            for k in ["id", "rule", "appellant", "received", "summary"] {
+                cell(&mut o, &text(v, k));
+            }
+            let docs: Vec<String> = v
+                .get("documents")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|d| format!("{} {}", text(d, "name"), text(d, "sha256")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            cell(&mut o, &docs.join("; "));
+            o.push_str("</tr>\n");
+        }
+        o.push_str("</tbody></table>\n");
+    }
+    o.push_str("</section>\n");
 
     let l = &r.ledger;
     let _ = write!(

@@ -49,6 +49,28 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("GET", "/api/v1/devices") => ("/api/v1/devices".into(), None),
         ("GET", "/api/v1/export/devices.csv") => ("/api/v1/export/devices.csv".into(), None),
         ("GET", "/api/v1/devices/{id}") => (format!("/api/v1/devices/{dev}"), None),
+        ("PATCH", "/api/v1/devices/{id}") => (
+            format!("/api/v1/devices/{dev}"),
+            Some(json!({"ownership": "corporate", "reason": "matrix"})),
+        ),
+        ("POST", "/api/v1/enroll-secrets") => (
+            "/api/v1/enroll-secrets".into(),
+            Some(json!({"groups": ["government-issued"], "ownership": "corporate"})),
+        ),
+        ("POST", "/api/v1/rules/{rule}/reviews") => (
+            "/api/v1/rules/ca-2023-10-wechat/reviews".into(),
+            Some(
+                json!({"appellant": "Vendor", "summary": "Please reverse.", "received": "2023-11-01"}),
+            ),
+        ),
+        ("GET", "/api/v1/rules/{rule}/reviews") => {
+            ("/api/v1/rules/ca-2023-10-wechat/reviews".into(), None)
+        }
+        // An unknown review: 404 once authorized (the governance tests cover decisions).
+        ("POST", "/api/v1/reviews/{id}/decide") => (
+            "/api/v1/reviews/rev_missing/decide".into(),
+            Some(json!({"outcome": "upheld", "reasons": "r"})),
+        ),
         ("POST", "/api/v1/devices/{id}/revoke") => (
             format!("/api/v1/devices/{}/revoke", app.device_c),
             Some(json!({})),

@@ -13,6 +13,7 @@ mod governance;
 mod harden;
 mod intel;
 mod report;
+mod scope_reviews;
 mod sso;
 
 use std::net::SocketAddr;

@@ -198,3 +198,79 @@ async fn audit_report_is_the_same_file_every_time() {
     assert_ne!(code, 0);
     assert!(err.contains("not in the past"), "{err}");
 }
+
+/// `interdict policy reviews`: a vendor appeal recorded through the API is shown from the server
+/// and from the data directory alike; an open appeal appears in the point-in-time report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reviews_shows_an_appeal_from_the_server_and_the_data_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let store = vec!["--data-dir".to_string(), data.display().to_string()];
+    let (admin, _) = init(&store);
+    let (mut child, base) = serve(&store);
+    let c = reqwest::Client::new();
+    let (s, v) = call(
+        &c,
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/policy"),
+        &admin,
+        Value::String(CANADA.into()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let digest = "b".repeat(64);
+    let (s, v) = call(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/rules/ca-2023-10-kaspersky/reviews"),
+        &admin,
+        json!({"appellant": "Kaspersky Lab\u{202e}gpj.exe", "summary": "Reverse this decision.",
+               "received": "2023-11-02", "documents": [{"name": "letter.pdf", "sha256": digest}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let open_at = storage::rfc3339_ms(instant().await);
+
+    let (code, out, err) = run(&[
+        "policy",
+        "reviews",
+        "ca-2023-10-kaspersky",
+        "--server",
+        &base,
+        "--token",
+        &admin,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 review(s)"), "{out}");
+    assert!(out.contains(&id) && out.contains(&digest), "{out}");
+    assert!(out.contains("status open"), "{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "terminal escapes are shown escaped: {out:?}"
+    );
+
+    let d = data.display().to_string();
+    let (code, out, err) = run(&[
+        "policy",
+        "reviews",
+        "ca-2023-10-kaspersky",
+        "--data-dir",
+        &d,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j["reviews"][0]["id"], id.as_str());
+    assert_eq!(j["reviews"][0]["documents"][0]["sha256"], digest.as_str());
+
+    // Open at this time: the point-in-time report lists it.
+    let rep = tmp.path().join("r.json");
+    let (code, err) = report(&data, &open_at, &[], &rep);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&rep).expect("read")).expect("json");
+    assert_eq!(r["rule_reviews"][0]["id"], id.as_str(), "{r}");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}
