@@ -130,8 +130,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ApkContentType {
 
 /// What the analyser runs with: the CLI's defaults (risk analysis with the built-in tracker
 /// database and vendor catalog, signatures verified, default container limits), judged with the
-/// active policy's `jurisdictions_of_concern`, as `interdict assess --policy FILE` does.
-fn options(concern: &[String]) -> Options {
+/// active policy's `jurisdictions_of_concern` and vendor catalog (the built-in one with the
+/// policy's own `[[vendors]]` merged in), as `interdict assess --policy FILE` does.
+pub(crate) struct Judging {
+    pub(crate) concern: Vec<String>,
+    pub(crate) vendors: Option<std::sync::Arc<apk_analysis::risk::VendorCatalog>>,
+}
+
+fn options(judging: &Judging) -> Options {
     static BASE: OnceLock<Options> = OnceLock::new();
     let base = BASE.get_or_init(|| Options {
         risk: Some(apk_analysis::risk::RiskConfig::default()),
@@ -139,7 +145,10 @@ fn options(concern: &[String]) -> Options {
     });
     let mut o = base.clone();
     if let Some(r) = o.risk.as_mut() {
-        for c in concern {
+        if let Some(v) = &judging.vendors {
+            r.vendors = v.clone();
+        }
+        for c in &judging.concern {
             // A code that is not ISO 3166-1 alpha-2 is left out; the rest still count.
             r.add_concern(c);
         }
@@ -200,8 +209,8 @@ fn analyse_ipa(data: &[u8], file: FileInfo, base: &Options) -> Result<NewAssessm
 }
 
 /// Analyses `data` (an APK, or an IPA) and takes out what is stored beside the report.
-fn analyse(data: &[u8], sha256: String, concern: &[String]) -> Result<NewAssessment> {
-    let options = options(concern);
+fn analyse(data: &[u8], sha256: String, judging: &Judging) -> Result<NewAssessment> {
+    let options = options(judging);
     let file = FileInfo {
         path: UPLOAD_NAME.to_string(),
         size: data.len() as u64,
@@ -259,11 +268,17 @@ pub(crate) async fn upload(
     if let Some(row) = state.store.assessment_by_sha256(&sha256).await? {
         return Ok((StatusCode::OK, Json(to_json(&row)?)));
     }
-    let concern = state
-        .active_policy()
-        .map(|p| p.concern.clone())
-        .unwrap_or_default();
-    let new = blocking(move || analyse(&data, sha256, &concern)).await??;
+    let judging = match state.active_policy() {
+        Some(p) => Judging {
+            concern: p.concern.clone(),
+            vendors: Some(p.vendors.clone()),
+        },
+        None => Judging {
+            concern: Vec::new(),
+            vendors: None,
+        },
+    };
+    let new = blocking(move || analyse(&data, sha256, &judging)).await??;
     let (row, created) = state.store.create_assessment(&new, &p.id).await?;
     let status = if created {
         // Intel that arrived before this upload: match it now (recorded with an

@@ -37,6 +37,9 @@ pub struct ActivePolicy {
     /// The policy's `jurisdictions_of_concern` as written: the vendor factor of assessments
     /// uploaded while this version is active (normalised by `RiskConfig::add_concern`).
     pub(crate) concern: Vec<String>,
+    /// The vendor catalog assessments uploaded while this version is active are attributed
+    /// with: the built-in one with this policy's `[[vendors]]` merged in (one catalog format).
+    pub(crate) vendors: Arc<apk_analysis::risk::VendorCatalog>,
 }
 
 impl ActivePolicy {
@@ -86,6 +89,13 @@ fn build_active(
 ) -> Result<ActivePolicy, ApiError> {
     let mut policy = app_policy::parse_policy(&pv.source, "policy.toml")
         .map_err(|e| ApiError::Internal(format!("stored policy {}: {e}", pv.version)))?;
+    let mut vendors = apk_analysis::risk::VendorCatalog::builtin();
+    match apk_analysis::risk::VendorCatalog::parse(&pv.source) {
+        Ok(own) => vendors.merge(own),
+        Err(e) => {
+            tracing::warn!(version = pv.version, error = %e, "the policy's vendors are not a catalog the assessments can use")
+        }
+    }
     for exc in exceptions {
         let Ok(expires) = Date::parse(&exc.expires) else {
             continue;
@@ -123,6 +133,7 @@ fn build_active(
         compiled,
         deadlines,
         concern,
+        vendors: Arc::new(vendors),
     })
 }
 

@@ -340,6 +340,13 @@ pub struct Vendor {
     pub signer_sha1: Vec<String>,
     /// Publisher names as desktop inventories report them (case-insensitive, exact).
     pub publishers: Vec<String>,
+    /// Substrings of a signer certificate's subject O= (self-asserted evidence; used by
+    /// `interdict assess` for attribution, the same catalog entry as the policy's).
+    pub subject_organizations: Vec<String>,
+    /// Apple Team IDs (used by `interdict assess` on IPAs).
+    pub team_ids: Vec<String>,
+    /// Ownership notes (who owns the vendor, where).
+    pub ownership: Option<String>,
     /// Where the attribution comes from.
     pub references: Vec<String>,
     /// Domains the vendor operates, with sources (blocked by rules naming the vendor).

@@ -69,6 +69,11 @@ struct RawVendor {
     #[serde(default)]
     publishers: Vec<String>,
     #[serde(default)]
+    subject_organizations: Vec<String>,
+    #[serde(default)]
+    team_ids: Vec<String>,
+    ownership: Option<String>,
+    #[serde(default)]
     references: Vec<String>,
     #[serde(default)]
     domains: Vec<RawDomainList>,
@@ -242,6 +247,9 @@ impl<'a> Ctx<'a> {
             signer_sha256: v.signer_sha256.iter().map(|s| normalize_hex(s)).collect(),
             signer_sha1: v.signer_sha1.iter().map(|s| normalize_hex(s)).collect(),
             publishers: v.publishers,
+            subject_organizations: v.subject_organizations,
+            team_ids: v.team_ids,
+            ownership: v.ownership,
             references: v.references,
             domains,
         })

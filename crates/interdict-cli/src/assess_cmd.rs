@@ -81,7 +81,9 @@ pub(crate) struct AssessArgs {
     #[arg(long, value_name = "FILE")]
     trackers: Vec<PathBuf>,
 
-    /// Extra vendor catalog (TOML, format of apk-analysis/data/vendors.toml); same-name vendors replace built-in ones. Repeatable.
+    /// Extra vendor catalog: `[[vendors]]` tables as in policies and the built-in
+    /// `crates/apk-analysis/data/vendors.toml` (a policy file works too); same-name vendors
+    /// replace built-in ones. Repeatable.
     #[arg(long, value_name = "FILE")]
     vendors: Vec<PathBuf>,
 
@@ -89,7 +91,8 @@ pub(crate) struct AssessArgs {
     #[arg(long, value_name = "CC,CC", value_delimiter = ',')]
     concern: Vec<String>,
 
-    /// Judge as this policy does: its `jurisdictions_of_concern` are added to --concern.
+    /// Judge as this policy does: its `jurisdictions_of_concern` are added to --concern and its
+    /// `[[vendors]]` to the vendor catalog.
     #[arg(long, value_name = "POLICY.toml")]
     policy: Option<PathBuf>,
 
@@ -131,6 +134,7 @@ fn risk_config(args: &AssessArgs) -> anyhow::Result<Option<apk_analysis::risk::R
         let policy = app_policy::parse_policy(&text, &p.display().to_string())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         listed.extend(policy.jurisdictions_of_concern);
+        vendors.merge(VendorCatalog::parse(&text).with_context(|| p.display().to_string())?);
     }
     let mut config = RiskConfig {
         trackers: crate::trackers_cmd::matcher(&args.trackers)?,

@@ -72,7 +72,7 @@ pub(crate) enum PolicyCmd {
     Check {
         /// Policy file (TOML), e.g. `examples/canada-gc-mobile-v2.toml`.
         file: PathBuf,
-        /// Extra vendor catalog (TOML with [[vendors]]), e.g. `--vendors examples/vendors.toml`.
+        /// Extra vendor catalog (TOML with [[vendors]]), e.g. `--vendors crates/apk-analysis/data/vendors.toml`.
         #[arg(long, value_name = "FILE")]
         vendors: Vec<PathBuf>,
         /// Date that decides which exceptions have expired, e.g. `--at 2024-01-31` (default: today, UTC).
@@ -98,7 +98,7 @@ pub(crate) enum PolicyCmd {
         old: PathBuf,
         /// New version (or a partner list from `import-list`), e.g. `policy-v2.toml`.
         new: PathBuf,
-        /// Vendor catalog applied to both, e.g. `--vendors examples/vendors.toml`.
+        /// Vendor catalog applied to both, e.g. `--vendors crates/apk-analysis/data/vendors.toml`.
         #[arg(long, value_name = "FILE")]
         vendors: Vec<PathBuf>,
         /// Date that separates expired from revoked exceptions, e.g. `--at 2024-01-31` (default: today).
@@ -129,7 +129,7 @@ pub(crate) enum PolicyCmd {
         /// Normalized inventory JSON, e.g. `--inventory devices.json`.
         #[arg(long, value_name = "FILE")]
         inventory: PathBuf,
-        /// Vendor catalog, e.g. `--vendors examples/vendors.toml`.
+        /// Vendor catalog, e.g. `--vendors crates/apk-analysis/data/vendors.toml`.
         #[arg(long, value_name = "FILE")]
         vendors: Vec<PathBuf>,
         /// Evaluation date, e.g. `--at 2023-11-01` (default: today, UTC).
@@ -169,7 +169,7 @@ pub(crate) enum PolicyCmd {
         /// Write here instead of stdout, e.g. `--output prohibited.mobileconfig`.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Vendor catalog, e.g. `--vendors examples/vendors.toml`.
+        /// Vendor catalog, e.g. `--vendors crates/apk-analysis/data/vendors.toml`.
         #[arg(long, value_name = "FILE")]
         vendors: Vec<PathBuf>,
         /// Export only rules in force on this date, e.g. `--at 2023-11-01` (default: all rules).

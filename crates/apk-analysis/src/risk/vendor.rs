@@ -35,11 +35,85 @@ pub struct Vendor {
     pub sources: Vec<String>,
 }
 
+/// A `[[vendors]]` entry: the one vendor format that policies (`app-policy`) and assessments
+/// read, so that an analyst enters a vendor's app ids, signer digests and Team IDs once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogVendor {
+    name: String,
+    /// Optional in a policy's vendors; attribution then names no jurisdiction.
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    ownership: String,
+    #[serde(default)]
+    app_ids: Vec<String>,
+    /// Each ends with `.`; `com.tencent.` matches `com.tencent` and `com.tencent.*`.
+    #[serde(default)]
+    package_prefixes: Vec<String>,
+    #[serde(default)]
+    signer_sha256: Vec<String>,
+    /// Policy matchers over inventories; not evidence in an APK (its certificates are hashed with SHA-256).
+    #[serde(default)]
+    #[allow(dead_code)]
+    signer_sha1: Vec<String>,
+    /// Desktop inventories' publisher names (policy matchers; not read from packages).
+    #[serde(default)]
+    #[allow(dead_code)]
+    publishers: Vec<String>,
+    #[serde(default)]
+    subject_organizations: Vec<String>,
+    #[serde(default)]
+    team_ids: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    /// The network side (policy exports); not used for attribution.
+    #[serde(default)]
+    #[allow(dead_code)]
+    domains: Vec<toml::Value>,
+}
+
+impl From<CatalogVendor> for Vendor {
+    fn from(v: CatalogVendor) -> Vendor {
+        let mut packages = v.app_ids;
+        for p in v.package_prefixes {
+            let p = p.trim_end_matches('.').to_string();
+            if !p.is_empty() && !packages.contains(&p) {
+                packages.push(p);
+            }
+        }
+        Vendor {
+            name: v.name,
+            country: v.country,
+            ownership: v.ownership,
+            packages,
+            subject_organizations: v.subject_organizations,
+            signer_sha256: v.signer_sha256,
+            team_ids: v.team_ids,
+            sources: v.references,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
+    /// The shared format (what policies' `[[vendors]]` tables hold).
+    #[serde(default)]
+    vendors: Vec<CatalogVendor>,
+    /// The older assessment-only format (`packages`, `sources`), still read.
     #[serde(default)]
     vendor: Vec<Vendor>,
+    /// A policy file's other tables: a policy is also a catalog of its own vendors.
+    #[serde(default)]
+    #[allow(dead_code)]
+    policy: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    rules: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    exceptions: Option<toml::Value>,
 }
 
 /// Why a catalog could not be read.
@@ -80,11 +154,15 @@ fn normalize_digest(d: &str) -> String {
 }
 
 impl VendorCatalog {
-    /// Parses a catalog in the `data/vendors.toml` format.
+    /// Parses a catalog: `[[vendors]]` tables in the format policies use (`data/vendors.toml`,
+    /// or a policy file's own vendors), or the older `[[vendor]]` tables.
     pub fn parse(toml_text: &str) -> Result<VendorCatalog, CatalogError> {
         let f: CatalogFile = toml::from_str(toml_text).map_err(|e| CatalogError(e.to_string()))?;
-        for v in &f.vendor {
-            if v.country.len() != 2 || !v.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        let mut all: Vec<Vendor> = f.vendors.into_iter().map(Vendor::from).collect();
+        all.extend(f.vendor);
+        for v in &all {
+            let alpha2 = v.country.len() == 2 && v.country.bytes().all(|b| b.is_ascii_uppercase());
+            if !alpha2 && !v.country.is_empty() {
                 return Err(CatalogError(format!(
                     "vendor {:?}: country must be an ISO 3166-1 alpha-2 code like CN, got {:?}",
                     v.name, v.country
@@ -99,7 +177,7 @@ impl VendorCatalog {
                 }
             }
         }
-        Ok(VendorCatalog { vendors: f.vendor })
+        Ok(VendorCatalog { vendors: all })
     }
 
     /// The built-in catalog.
@@ -142,6 +220,42 @@ impl VendorCatalog {
                 .find(|x| x.name.eq_ignore_ascii_case(&v.name))
             {
                 Some(x) => *x = v,
+                None => self.vendors.push(v),
+            }
+        }
+    }
+
+    /// Adds `other`'s evidence: a vendor with the same name keeps what it had and gains the
+    /// other's packages, digests, organisations, Team IDs and sources (country and ownership
+    /// notes only where it had none). Used for a policy's own `[[vendors]]`, which usually
+    /// repeat built-in vendors with fewer facts.
+    pub fn merge(&mut self, other: VendorCatalog) {
+        fn union(into: &mut Vec<String>, from: Vec<String>) {
+            for x in from {
+                if !into.iter().any(|y| y.eq_ignore_ascii_case(&x)) {
+                    into.push(x);
+                }
+            }
+        }
+        for v in other.vendors {
+            match self
+                .vendors
+                .iter_mut()
+                .find(|x| x.name.eq_ignore_ascii_case(&v.name))
+            {
+                Some(x) => {
+                    if x.country.is_empty() {
+                        x.country = v.country;
+                    }
+                    if x.ownership.is_empty() {
+                        x.ownership = v.ownership;
+                    }
+                    union(&mut x.packages, v.packages);
+                    union(&mut x.subject_organizations, v.subject_organizations);
+                    union(&mut x.signer_sha256, v.signer_sha256);
+                    union(&mut x.team_ids, v.team_ids);
+                    union(&mut x.sources, v.sources);
+                }
                 None => self.vendors.push(v),
             }
         }
@@ -280,5 +394,61 @@ mod tests {
         let m = c.attribute("com.tencent.mm", &signers, &[]).unwrap();
         assert_eq!((m.name.as_str(), m.matched_by), ("Acme", "signer_sha256"));
         assert!(VendorCatalog::parse("[[vendor]]\nname='x'\ncountry='China'\n").is_err());
+    }
+
+    /// One format (issue 14 item 6): a policy file is a catalog of its own vendors, and merging
+    /// it keeps the built-in evidence (Team IDs) while adding the policy's.
+    #[test]
+    fn a_policy_is_a_catalog_and_merges_into_the_builtin_one() {
+        let canada = include_str!("../../../../examples/canada-gc-mobile-v2.toml");
+        let own = VendorCatalog::parse(canada).expect("the policy's [[vendors]]");
+        assert_eq!(own.vendors.len(), 3);
+        let tencent = &own.vendors[0];
+        assert!(tencent.packages.contains(&"com.tencent".to_string()));
+        assert!(tencent.team_ids.is_empty());
+        let digest = "cd".repeat(32);
+        let extra = format!(
+            "[policy]\nname = \"x\"\n[[vendors]]\nname = \"tencent\"\nsigner_sha256 = [\"{digest}\"]\n\
+             [[vendors]]\nname = \"Newco\"\napp_ids = [\"org.newco.app\"]\n[[rules]]\nid = \"r\"\n"
+        );
+        let mut c = VendorCatalog::builtin();
+        c.merge(own);
+        c.merge(VendorCatalog::parse(&extra).expect("parse"));
+        let t = c
+            .vendors
+            .iter()
+            .find(|v| v.name == "Tencent")
+            .expect("Tencent");
+        assert!(
+            t.team_ids.contains(&"88L2Q4487U".to_string()),
+            "built-in kept"
+        );
+        assert!(
+            t.signer_sha256.contains(&digest),
+            "the policy's digest added"
+        );
+        assert_eq!(t.country, "CN");
+        let signers = SignerFacts {
+            certificates: vec![SignerCert {
+                sha256: digest.clone(),
+                subject_organizations: vec![],
+                verified: true,
+            }],
+        };
+        let m = c
+            .attribute("com.example.repack", &signers, &[])
+            .expect("by digest");
+        assert_eq!(
+            (m.name.as_str(), m.matched_by),
+            ("Tencent", "signer_sha256")
+        );
+        let n = c
+            .attribute("org.newco.app", &SignerFacts::default(), &[])
+            .expect("Newco");
+        assert_eq!((n.name.as_str(), n.country.as_str()), ("Newco", ""));
+        // Unknown keys are still refused, with the key named.
+        let e = VendorCatalog::parse("[[vendors]]\nname = \"x\"\nteam_id = [\"A\"]\n")
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("team_id"), "{e}");
     }
 }

@@ -627,7 +627,11 @@ fn partner_list_import_and_diff() {
     let text = std::fs::read_to_string(&out_file).expect("read");
     assert!(text.contains("source = \"Partner Directive 7\""), "{text}");
     assert!(text.contains("action = \"review\""));
-    let vendors = example("vendors.toml");
+    // One vendor catalog for policies and assessments (issue 14 item 6).
+    let vendors = root()
+        .join("crates/apk-analysis/data/vendors.toml")
+        .display()
+        .to_string();
     let out = interdict(&["policy", "check", &out_file, "--vendors", &vendors]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = interdict(&[
