@@ -18,8 +18,7 @@
 use std::sync::OnceLock;
 
 use apk_analysis::{FileInfo, Options};
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -63,9 +62,6 @@ pub(crate) enum AssessmentError {
     /// 415.
     #[error("unsupported content type: send the APK bytes as {} or {}", APK_TYPES[0], APK_TYPES[1])]
     UnsupportedMediaType,
-    /// The body could not be read (413 when over the limit): axum's status and text.
-    #[error("{}", .0.body_text())]
-    Body(BytesRejection),
     /// 422: the analyser refused the file; its stable code and message (with the offset).
     #[error("{message}")]
     Unassessable {
@@ -96,7 +92,6 @@ impl IntoResponse for AssessmentError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({"error": self.to_string()}),
             ),
-            AssessmentError::Body(ref r) => (r.status(), json!({"error": self.to_string()})),
             AssessmentError::Unassessable { code, ref message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": message, "code": code}),
@@ -247,24 +242,123 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()).into())
 }
 
-/// `POST /api/v1/assessments`.
+/// What bounds uploads (issue 12 item 3): how many bodies are received at once, and how many
+/// bytes of received files are analysed at once.
+pub(crate) struct UploadLimits {
+    receiving: tokio::sync::Semaphore,
+    /// Permits are MiB of files under analysis.
+    analysing: tokio::sync::Semaphore,
+    budget_mib: u32,
+}
+
+impl UploadLimits {
+    pub(crate) fn new(c: &crate::Config) -> UploadLimits {
+        let budget_mib = u32::try_from((c.analysis_memory_bytes >> 20).max(1)).unwrap_or(u32::MAX);
+        UploadLimits {
+            receiving: tokio::sync::Semaphore::new(c.max_concurrent_uploads.max(1)),
+            analysing: tokio::sync::Semaphore::new(budget_mib as usize),
+            budget_mib,
+        }
+    }
+}
+
+/// Reads a received upload back for the analysis, into an anonymous mapping of exactly its
+/// size (a heap buffer of that size would stay with the allocator's per-thread arenas after it
+/// is freed; a mapping goes back to the system at once). Done only inside the analysis memory
+/// budget.
+fn read_upload(r: &mut Received) -> std::io::Result<memmap2::Mmap> {
+    use std::io::{Read as _, Seek as _};
+    let len = usize::try_from(r.size)
+        .map_err(|_| std::io::Error::other("upload larger than the address space"))?;
+    let mut map = memmap2::MmapMut::map_anon(len.max(1))?;
+    r.file.rewind()?;
+    r.file.read_exact(&mut map[..len])?;
+    map.make_read_only()
+}
+
+/// A received upload: an unlinked temporary file (gone with the last handle, even on a crash),
+/// its size and SHA-256.
+struct Received {
+    file: std::fs::File,
+    size: u64,
+    sha256: String,
+}
+
+/// Streams the body into a temporary file while hashing it, refusing it (413) as soon as it
+/// passes `max` bytes, whether it announced its length or is chunked.
+async fn receive(body: axum::body::Body, max: usize) -> Result<Received> {
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+    use tokio::io::AsyncWriteExt as _;
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| ApiError::Internal(format!("temporary file task: {e}")))?
+        .map_err(|e| {
+            ApiError::Internal(format!(
+                "cannot create a temporary file for the upload (check TMPDIR): {e}"
+            ))
+        })?;
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| AssessmentError::BadRequest(format!("reading the body: {e}")))?;
+        size += chunk.len() as u64;
+        if size > max as u64 {
+            return Err(ApiError::TooLarge(max).into());
+        }
+        hasher.update(&chunk);
+        out.write_all(&chunk).await.map_err(|e| {
+            ApiError::Internal(format!("writing the upload to a temporary file: {e}"))
+        })?;
+    }
+    out.flush()
+        .await
+        .map_err(|e| ApiError::Internal(format!("writing the upload to a temporary file: {e}")))?;
+    let file = out.into_inner().into_std().await;
+    Ok(Received {
+        file,
+        size,
+        sha256: hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    })
+}
+
+/// `POST /api/v1/assessments`: the body is streamed to a temporary file (never held in
+/// memory while it arrives), at most `max_concurrent_uploads` at once (503 with `Retry-After`
+/// beyond); the file is read back for the analysis only once its size fits in the analysis
+/// memory budget.
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,
     _: ApkContentType,
-    body: std::result::Result<Bytes, BytesRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let data = body.map_err(AssessmentError::Body)?;
-    if data.is_empty() {
+    let max = state.config.max_upload_bytes;
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::TooLarge(max).into());
+    }
+    let limits = state.uploads.clone();
+    let Ok(_receiving) = limits.receiving.try_acquire() else {
+        return Err(ApiError::Busy(5, "too many uploads are being received").into());
+    };
+    let received = receive(body, max).await?;
+    if received.size == 0 {
         return Err(AssessmentError::BadRequest(
             "empty body: send the APK file's bytes".into(),
         ));
     }
-    let (data, sha256) = blocking(move || {
-        let sha = apk_analysis::sha256_hex(&data);
-        (data, sha)
-    })
-    .await?;
+    let sha256 = received.sha256.clone();
     if let Some(row) = state.store.assessment_by_sha256(&sha256).await? {
         return Ok((StatusCode::OK, Json(to_json(&row)?)));
     }
@@ -278,7 +372,23 @@ pub(crate) async fn upload(
             vendors: None,
         },
     };
-    let new = blocking(move || analyse(&data, sha256, &judging)).await??;
+    let mib = u32::try_from(received.size.div_ceil(1 << 20))
+        .unwrap_or(u32::MAX)
+        .clamp(1, limits.budget_mib);
+    let _budget = limits
+        .analysing
+        .acquire_many(mib)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let new = blocking(move || {
+        let mut received = received;
+        let received_len = usize::try_from(received.size).unwrap_or(0);
+        let data = read_upload(&mut received)
+            .map_err(|e| ApiError::Internal(format!("reading the uploaded file back: {e}")))?;
+        drop(received);
+        analyse(&data[..received_len], sha256, &judging)
+    })
+    .await??;
     let (row, created) = state.store.create_assessment(&new, &p.id).await?;
     let status = if created {
         // Intel that arrived before this upload: match it now (recorded with an

@@ -87,6 +87,13 @@ pub struct Config {
     /// Largest APK accepted by `POST /api/v1/assessments`, bytes (the only route whose body
     /// may exceed `max_body_bytes`).
     pub max_upload_bytes: usize,
+    /// Uploads (`POST /api/v1/assessments`) received at once; one more is answered 503 with
+    /// `Retry-After`. Each streams to an unlinked temporary file (`$TMPDIR`), not to memory.
+    pub max_concurrent_uploads: usize,
+    /// Bytes of uploaded files analysed at once (each is read back into memory for the
+    /// analysis): a file takes its size from this budget (at most all of it) while it is
+    /// analysed, so peak memory stays near this figure however many arrive.
+    pub analysis_memory_bytes: usize,
     /// Largest policy accepted by `PUT /api/v1/policy`, bytes (its own body limit).
     pub max_policy_bytes: usize,
     /// Most rules in a published policy.
@@ -141,6 +148,8 @@ impl Default for Config {
         Config {
             max_body_bytes: 2 * 1024 * 1024,
             max_upload_bytes: 256 * 1024 * 1024,
+            max_concurrent_uploads: 8,
+            analysis_memory_bytes: 256 * 1024 * 1024,
             max_policy_bytes: 16 * 1024 * 1024,
             max_policy_rules: 100_000,
             max_exception_days: app_policy::LONG_EXCEPTION_DAYS,
@@ -190,6 +199,7 @@ pub struct AppState {
     policy_jobs: Arc<policy_job::PolicyJobs>,
     accounts: Arc<session::Accounts>,
     oidc: Option<Arc<oidc::Oidc>>,
+    uploads: Arc<assessments::UploadLimits>,
 }
 
 impl AppState {
@@ -624,13 +634,21 @@ pub fn router(state: AppState) -> Router {
         } else {
             max_body
         };
-        let layered = mr
-            .route_layer(axum::middleware::from_fn_with_state(
-                (state.clone(), access),
-                auth::authorize,
-            ))
-            .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(limit))
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(limit));
+        let authorized = mr.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), access),
+            auth::authorize,
+        ));
+        // The APK upload streams its body to a temporary file and enforces its limit itself
+        // (same JSON 413 for a Content-Length or a chunked body over it).
+        let layered = if assessments::is_upload(&info) {
+            authorized
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::disable())
+        } else {
+            authorized
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(limit))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        };
+        let layered = layered.layer(axum::middleware::from_fn_with_state(limit, json_413));
         app = app.route(info.path, layered);
     }
     let timeout = state.config.request_timeout;
@@ -639,11 +657,33 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             max_upload.max(max_policy),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            max_upload.max(max_policy),
+            json_413,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .layer(axum::middleware::from_fn(request_id::layer))
+}
+
+/// Every 413 is the API's JSON error naming the route's limit, whoever produced it (the body
+/// limit layers answer plain text).
+async fn json_413(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let res = next.run(req).await;
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::TooLarge(limit).into_response();
+    }
+    res
 }
 
 /// A running server.
@@ -686,6 +726,7 @@ impl Server {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
             enroll_limiter: Arc::new(auth::RateLimiter::per_minute(config.enroll_per_minute)),
+            uploads: Arc::new(assessments::UploadLimits::new(&config)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
             oidc: match &config.sso {
@@ -838,6 +879,13 @@ pub enum ApiError {
     /// 503: the write could not be made durable.
     #[error("storage unavailable")]
     Unavailable,
+    /// 413: the body is over this route's limit (bytes), whether announced by
+    /// `Content-Length` or found while a chunked body was read.
+    #[error("request body too large: this route takes at most {0} bytes")]
+    TooLarge(usize),
+    /// 503 with `Retry-After` (seconds): too many of this kind of request in progress.
+    #[error("busy: {1}; retry in {0} s")]
+    Busy(u64, &'static str),
     /// 500.
     #[error("internal error")]
     Internal(String),
@@ -864,7 +912,8 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -872,7 +921,7 @@ impl IntoResponse for ApiError {
         };
         let mut res =
             (status, Json(serde_json::json!({"error": self.to_string()}))).into_response();
-        if let ApiError::RateLimited(secs) = self {
+        if let ApiError::RateLimited(secs) | ApiError::Busy(secs, _) = self {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }

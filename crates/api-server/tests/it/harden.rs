@@ -711,3 +711,200 @@ async fn enrollment_with_an_idempotency_key_is_idempotent() {
         app.stop().await;
     }
 }
+
+const UPLOAD_TYPE: &str = "application/vnd.android.package-archive";
+
+/// A chunked body of `chunks` × `chunk` bytes, made as it is sent (nothing held by the client).
+fn streamed(chunk: usize, chunks: usize) -> reqwest::Body {
+    let piece = bytes_of(chunk);
+    let s = futures_util::stream::iter(
+        (0..chunks).map(move |_| Ok::<_, std::io::Error>(piece.clone())),
+    );
+    reqwest::Body::wrap_stream(s)
+}
+
+fn bytes_of(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+async fn upload_body(app: &TestApp, token: &str, body: reqwest::Body) -> (u16, String, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/assessments", app.base))
+        .bearer_auth(token)
+        .header("content-type", UPLOAD_TYPE)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        retry,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Item 3: an upload over the limit gets the same JSON 413 whether it announced its length or
+/// is chunked, and uploads beyond `max_concurrent_uploads` are answered 503 with Retry-After
+/// instead of being buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_limit_or_beyond_the_concurrency_are_refused_in_json() {
+    let (url, dir) = backends().await.swap_remove(0);
+    let max = 1 << 20;
+    let config = Config {
+        max_upload_bytes: max,
+        max_concurrent_uploads: 1,
+        ..Config::default()
+    };
+    let app = TestApp::start_with(&url, dir, config).await;
+    let analyst = app.token(Role::Analyst).await;
+    let want = format!("request body too large: this route takes at most {max} bytes");
+    let (s, _, v) = upload_body(&app, &analyst, bytes_of(max + 1).into()).await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(
+        v["error"],
+        want.as_str(),
+        "Content-Length over the limit: {v}"
+    );
+    let (s, _, v) = upload_body(&app, &analyst, streamed(64 * 1024, 17)).await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(v["error"], want.as_str(), "chunked over the limit: {v}");
+
+    // One upload in progress (its body still arriving): the next is refused at once.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let slow = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let first = {
+        let base = app.base.clone();
+        let token = analyst.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/assessments"))
+                .bearer_auth(token)
+                .header("content-type", UPLOAD_TYPE)
+                .body(reqwest::Body::wrap_stream(slow))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tx.send(b"PK".to_vec()).await.expect("first bytes");
+    let mut refused = None;
+    // Until the first request is in the handler (a busy machine may take a while to start it).
+    for _ in 0..1200 {
+        let (s, retry, v) = upload_body(&app, &analyst, bytes_of(10).into()).await;
+        if s == 503 {
+            refused = Some((retry, v));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (retry, v) = refused.expect("a second upload while one is received is refused");
+    assert!(
+        retry.parse::<u64>().is_ok_and(|n| n > 0),
+        "Retry-After: {retry:?}"
+    );
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("uploads"),
+        "{v}"
+    );
+    drop(tx);
+    let first = first.await.expect("join").expect("first upload answered");
+    assert_eq!(
+        first, 422,
+        "the slow upload is not an APK: analysed and refused"
+    );
+    app.stop().await;
+}
+
+const UPLOAD_CHILD: &str = "INTERDICT_TEST_UPLOAD_CHILD";
+
+/// Item 3: ten concurrent 24 MB uploads do not take ten times 24 MB: bodies stream to
+/// temporary files and only the analysis memory budget (32 MiB here) is read back at once.
+/// (Buffered whole, as before the fix, they took over 240 MB.) In a child process, so that its
+/// peak RSS is this scenario's alone.
+#[test]
+fn concurrent_uploads_are_bounded_in_memory() {
+    if std::env::var_os(UPLOAD_CHILD).is_some() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(concurrent_uploads_child());
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "harden::concurrent_uploads_are_bounded_in_memory",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(UPLOAD_CHILD, "1")
+        .output()
+        .expect("run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(text.contains("1 passed"), "the child ran no test: {text}");
+}
+
+/// Peak resident set size of this process, bytes (Linux `VmHWM`).
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+async fn concurrent_uploads_child() {
+    let (url, dir) = backends().await.swap_remove(0);
+    let config = Config {
+        max_upload_bytes: 64 << 20,
+        max_concurrent_uploads: 10,
+        analysis_memory_bytes: 32 << 20,
+        ..Config::default()
+    };
+    let app = std::sync::Arc::new(TestApp::start_with(&url, dir, config).await);
+    let analyst = app.token(Role::Analyst).await;
+    let before = rss_bytes();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let app = app.clone();
+        let token = analyst.clone();
+        tasks.push(tokio::spawn(async move {
+            // 24 MiB that are not an APK: stored, read back within the budget, refused (422).
+            upload_body(&app, &token, streamed(256 * 1024, 96)).await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), 422);
+    }
+    let grown = peak_rss_bytes().saturating_sub(before);
+    eprintln!(
+        "peak RSS grew by {} MiB over 10 concurrent 24 MiB uploads",
+        grown >> 20
+    );
+    assert!(
+        grown < 120 << 20,
+        "peak RSS grew by {} MiB (10 x 24 MiB buffered would be 240)",
+        grown >> 20
+    );
+}
