@@ -48,6 +48,17 @@ pub(crate) struct ServeArgs {
     /// Largest policy accepted by `PUT /api/v1/policy`, bytes.
     #[arg(long, default_value_t = api_server::Config::default().max_policy_bytes)]
     max_policy_bytes: usize,
+    /// Largest APK or IPA accepted by `POST /api/v1/assessments`, bytes (streamed to a
+    /// temporary file under $TMPDIR, never held in memory while it arrives).
+    #[arg(long, default_value_t = api_server::Config::default().max_upload_bytes)]
+    max_upload_bytes: usize,
+    /// Uploads received at once; one more is answered 503 with Retry-After.
+    #[arg(long, default_value_t = api_server::Config::default().max_concurrent_uploads)]
+    max_concurrent_uploads: usize,
+    /// Memory for uploaded files under analysis at once, MiB: peak memory stays near this
+    /// figure (plus the largest file) however many uploads arrive.
+    #[arg(long, default_value_t = api_server::Config::default().analysis_memory_bytes >> 20)]
+    analysis_memory_mib: usize,
     /// Most rules in a published policy.
     #[arg(long, default_value_t = api_server::Config::default().max_policy_rules)]
     max_policy_rules: usize,
@@ -217,6 +228,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: args.max_connections.max(1),
             time_zone: args.time_zone,
             max_policy_bytes: args.max_policy_bytes,
+            max_upload_bytes: args.max_upload_bytes,
+            max_concurrent_uploads: args.max_concurrent_uploads,
+            analysis_memory_bytes: args.analysis_memory_mib.saturating_mul(1 << 20),
             max_policy_rules: args.max_policy_rules,
             max_exception_days: args.max_exception_days,
             sso,
