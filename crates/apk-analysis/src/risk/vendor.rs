@@ -126,6 +126,7 @@ impl VendorCatalog {
                         ownership: v.ownership.clone(),
                         of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
                         sources: v.sources.clone(),
+                        verified: false,
                     });
                 }
             }
@@ -163,6 +164,7 @@ impl VendorCatalog {
             ownership: v.ownership.clone(),
             of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
             sources: v.sources.clone(),
+            verified: false,
         };
         for cert in signers.certificates.iter().filter(|c| c.verified) {
             let digest = normalize_digest(&cert.sha256);
