@@ -484,7 +484,11 @@ fn binary(
         if let Some(sig) = &s.code_signature {
             let ents = crate::signing::entitlements(sig);
             for (code, detail) in &ents.problems {
-                ctx.anomaly(code, format!("{path} ({}): {detail}", s.arch), Some(sig.offset));
+                ctx.anomaly(
+                    code,
+                    format!("{path} ({}): {detail}", s.arch),
+                    Some(sig.offset),
+                );
             }
             if let Some(v) = &ents.value {
                 scan.entitlements.push((path.to_owned(), v.clone()));

@@ -30,11 +30,9 @@ pub(crate) fn der_to_json(v: &DerValue) -> serde_json::Value {
         DerValue::Int(i) => J::from(*i),
         DerValue::String(s) => J::String(s.clone()),
         DerValue::Array(a) => J::Array(a.iter().map(der_to_json).collect()),
-        DerValue::Dict(d) => J::Object(
-            d.iter()
-                .map(|(k, x)| (k.clone(), der_to_json(x)))
-                .collect(),
-        ),
+        DerValue::Dict(d) => {
+            J::Object(d.iter().map(|(k, x)| (k.clone(), der_to_json(x))).collect())
+        }
     }
 }
 
@@ -52,20 +50,29 @@ pub(crate) struct Entitlements {
 /// `entitlements_mismatch` anomaly (iOS enforces the DER blob on iOS 15 and later).
 pub(crate) fn entitlements(sig: &CodeSignature) -> Entitlements {
     let mut problems = Vec::new();
-    let xml = sig.entitlements_xml.as_ref().and_then(|x| match plists::parse(x) {
-        Ok(v) => Some(plists::to_json(&v, 0)),
-        Err(e) => {
-            problems.push(("entitlements_unreadable", format!("XML entitlements blob: {e}")));
-            None
-        }
-    });
+    let xml = sig
+        .entitlements_xml
+        .as_ref()
+        .and_then(|x| match plists::parse(x) {
+            Ok(v) => Some(plists::to_json(&v, 0)),
+            Err(e) => {
+                problems.push((
+                    "entitlements_unreadable",
+                    format!("XML entitlements blob: {e}"),
+                ));
+                None
+            }
+        });
     let der = sig
         .entitlements_der
         .as_ref()
         .and_then(|d| match macho::der_plist::decode(d) {
             Ok(v) => Some(der_to_json(&v)),
             Err(e) => {
-                problems.push(("entitlements_unreadable", format!("DER entitlements blob: {e}")));
+                problems.push((
+                    "entitlements_unreadable",
+                    format!("DER entitlements blob: {e}"),
+                ));
                 None
             }
         });
@@ -126,11 +133,18 @@ fn chain_path(v: &Verification) -> Vec<ChainCert> {
 fn outcome(v: &Verification, what: &str) -> (&'static str, String, Option<&'static str>) {
     match &v.failure {
         None => {
-            let root = v.path.last().map(|p| p.subject.as_str()).unwrap_or_default();
+            let root = v
+                .path
+                .last()
+                .map(|p| p.subject.as_str())
+                .unwrap_or_default();
             let (anchor, whose) = if v.apple_root {
                 ("apple_root", "Apple root")
             } else {
-                ("extra_anchor", "extra trust anchor given in the options (not an Apple root)")
+                (
+                    "extra_anchor",
+                    "extra trust anchor given in the options (not an Apple root)",
+                )
             };
             (
                 "verified",
@@ -146,11 +160,7 @@ fn outcome(v: &Verification, what: &str) -> (&'static str, String, Option<&'stat
 }
 
 /// The `signing` section from the main executable's signature.
-pub(crate) fn section(
-    sig: &CodeSignature,
-    ents: &Entitlements,
-    store: &TrustStore,
-) -> IosSigning {
+pub(crate) fn section(sig: &CodeSignature, ents: &Entitlements, store: &TrustStore) -> IosSigning {
     let cd = sig.code_directories.first();
     let signer = sig
         .cms
@@ -194,9 +204,7 @@ pub(crate) fn section(
         }
     };
     let path = verification.as_ref().map(chain_path).unwrap_or_default();
-    let anchor = verification
-        .as_ref()
-        .and_then(|v| outcome(v, "").2);
+    let anchor = verification.as_ref().and_then(|v| outcome(v, "").2);
     IosSigning {
         signed: true,
         identifier: cd.map(|c| c.identifier.clone()),

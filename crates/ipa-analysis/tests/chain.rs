@@ -116,7 +116,9 @@ fn fixture_chain_without_the_anchor_ends_at_a_root_that_is_not_apples() {
     assert_eq!(s.chain_path.len(), 3);
     let p = a.provisioning_profile.as_ref().unwrap();
     assert_eq!(p.signer_chain, "not_verified");
-    assert!(p.signer_chain_note.starts_with("chains to a root that is not Apple's"));
+    assert!(p
+        .signer_chain_note
+        .starts_with("chains to a root that is not Apple's"));
 }
 
 #[test]
@@ -198,7 +200,11 @@ fn flipped_certificate_signatures_fail_the_link() {
             "{who}: {}",
             s.chain_note
         );
-        assert!(s.chain_note.contains(&cert.subject), "{who}: {}", s.chain_note);
+        assert!(
+            s.chain_note.contains(&cert.subject),
+            "{who}: {}",
+            s.chain_note
+        );
     }
 }
 
@@ -292,7 +298,10 @@ fn der_only_entitlements_are_decoded_into_the_xml_json() {
     // Entitlements from DER feed capabilities like XML ones.
     let caps = serde_json::to_string(a.capabilities.as_ref().unwrap()).unwrap();
     assert!(caps.contains("networkextension"), "{caps}");
-    assert!(!a.anomalies.iter().any(|x| x.code.starts_with("entitlements")));
+    assert!(!a
+        .anomalies
+        .iter()
+        .any(|x| x.code.starts_with("entitlements")));
 }
 
 #[test]
@@ -307,7 +316,9 @@ fn both_blobs_agreeing_give_no_anomaly() {
     let der = macho::der_plist::decode(sig.entitlements_der.as_deref().unwrap()).unwrap();
     let _ = der;
     assert!(
-        !a.anomalies.iter().any(|x| x.code.starts_with("entitlements")),
+        !a.anomalies
+            .iter()
+            .any(|x| x.code.starts_with("entitlements")),
         "{:?}",
         a.anomalies
     );
@@ -315,7 +326,12 @@ fn both_blobs_agreeing_give_no_anomaly() {
 
 #[test]
 fn disagreeing_blobs_are_an_anomaly() {
-    let a = assess("m.ipa", &ipa("hostile-entitlements_mismatch"), &options(false)).unwrap();
+    let a = assess(
+        "m.ipa",
+        &ipa("hostile-entitlements_mismatch"),
+        &options(false),
+    )
+    .unwrap();
     let x = a
         .anomalies
         .iter()

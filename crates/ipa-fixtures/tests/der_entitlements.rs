@@ -157,7 +157,11 @@ fn openssl_asn1parse_reads_the_encoder_output() {
         .windows(2)
         .filter(|w| w[0].contains("d=2") && w[0].contains("SEQUENCE"))
         .map(|w| {
-            assert!(w[1].contains("d=3") && w[1].contains("UTF8STRING"), "{}", w[1]);
+            assert!(
+                w[1].contains("d=3") && w[1].contains("UTF8STRING"),
+                "{}",
+                w[1]
+            );
             w[1].rsplit(':').next().unwrap()
         })
         .collect();

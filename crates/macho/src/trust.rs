@@ -390,8 +390,8 @@ fn verify(
     msg: &[u8],
     sig: &[u8],
 ) -> Result<bool, String> {
-    let (kind, hash) = sig_alg(alg_oid, default_hash)
-        .ok_or_else(|| format!("signature algorithm {alg_oid}"))?;
+    let (kind, hash) =
+        sig_alg(alg_oid, default_hash).ok_or_else(|| format!("signature algorithm {alg_oid}"))?;
     let key = parse_key(spki)?;
     let digest = hash.digest(msg);
     match (key, kind) {
@@ -442,8 +442,7 @@ fn same_name(a: &[u8], b: &[u8]) -> bool {
 /// intermediates to an anchor of `store`. Fills `path`, `apple_root` and `failure` of the result.
 pub fn build_chain(leaf: &Certificate, extra: &[Certificate], store: &TrustStore) -> Verification {
     let mut out = Verification::default();
-    let mut pool: Vec<(&Certificate, Source)> =
-        store.certs.iter().map(|(c, s)| (c, *s)).collect();
+    let mut pool: Vec<(&Certificate, Source)> = store.certs.iter().map(|(c, s)| (c, *s)).collect();
     pool.extend(extra.iter().map(|c| (c, Source::Cms)));
     let mut current = leaf;
     let mut current_source = store.anchor(leaf).unwrap_or(Source::Cms);
@@ -461,7 +460,10 @@ pub fn build_chain(leaf: &Certificate, extra: &[Certificate], store: &TrustStore
                 continue;
             }
             if cand.is_ca != Some(true) && store.anchor(cand).is_none() {
-                last_error = Some((cand.subject.clone(), "the issuer is not a CA (basicConstraints)".into()));
+                last_error = Some((
+                    cand.subject.clone(),
+                    "the issuer is not a CA (basicConstraints)".into(),
+                ));
                 continue;
             }
             match verify(
@@ -478,7 +480,10 @@ pub fn build_chain(leaf: &Certificate, extra: &[Certificate], store: &TrustStore
                 Ok(false) => {
                     last_error = Some((
                         cand.subject.clone(),
-                        format!("signature by the key of SHA-256 {} does not verify", cand.sha256),
+                        format!(
+                            "signature by the key of SHA-256 {} does not verify",
+                            cand.sha256
+                        ),
                     ))
                 }
                 Err(e) => last_error = Some((cand.subject.clone(), e)),
@@ -617,10 +622,16 @@ mod tests {
         let der = APPLE_ROOTS[0].1;
         let c = certificate_from_der(der).unwrap();
         let v = build_chain(&c, &[], &TrustStore::empty());
-        assert!(matches!(v.failure, Some(Failure::SelfSigned { .. })), "{v:?}");
+        assert!(
+            matches!(v.failure, Some(Failure::SelfSigned { .. })),
+            "{v:?}"
+        );
         let wwdr = certificate_from_der(APPLE_INTERMEDIATES[2].1).unwrap();
         let v = build_chain(&wwdr, &[c], &TrustStore::empty());
-        assert!(matches!(v.failure, Some(Failure::UntrustedRoot { .. })), "{v:?}");
+        assert!(
+            matches!(v.failure, Some(Failure::UntrustedRoot { .. })),
+            "{v:?}"
+        );
         let v = build_chain(&wwdr, &[], &TrustStore::empty());
         assert!(matches!(v.failure, Some(Failure::NoIssuer { .. })), "{v:?}");
     }
@@ -630,7 +641,14 @@ mod tests {
         let mut wwdr = certificate_from_der(APPLE_INTERMEDIATES[2].1).unwrap();
         wwdr.signature[10] ^= 1;
         let v = build_chain(&wwdr, &[], &TrustStore::apple());
-        assert!(matches!(v.failure, Some(Failure::LinkSignature { .. })), "{v:?}");
-        assert!(v.failure.unwrap().to_string().starts_with("link signature failed"));
+        assert!(
+            matches!(v.failure, Some(Failure::LinkSignature { .. })),
+            "{v:?}"
+        );
+        assert!(v
+            .failure
+            .unwrap()
+            .to_string()
+            .starts_with("link signature failed"));
     }
 }

@@ -46,11 +46,17 @@ fn bundled_roots_have_the_recorded_sha256() {
     for ((name, der), (want_name, want)) in APPLE_ROOTS.iter().zip(ROOT_SHA256) {
         assert_eq!(name, want_name);
         assert_eq!(&hex(&sha2::Sha256::digest(der)), want, "{name}");
-        assert!(readme.contains(want), "{name}'s SHA-256 is not in the README");
+        assert!(
+            readme.contains(want),
+            "{name}'s SHA-256 is not in the README"
+        );
     }
     for (name, der) in APPLE_INTERMEDIATES {
         let h = hex(&sha2::Sha256::digest(der));
-        assert!(readme.contains(&h), "{name}'s SHA-256 {h} is not in the README");
+        assert!(
+            readme.contains(&h),
+            "{name}'s SHA-256 {h} is not in the README"
+        );
     }
 }
 
@@ -115,10 +121,19 @@ fn real_apple_certificates_chain_to_a_bundled_root_and_openssl_agrees() {
         let der = std::fs::read(&leaf_path).expect("read");
         let leaf = certificate_from_der(&der).expect("parse");
         let ours = build_chain(&leaf, &[], &store);
-        assert!(ours.verified(), "{}: {:?}", leaf_path.display(), ours.failure);
+        assert!(
+            ours.verified(),
+            "{}: {:?}",
+            leaf_path.display(),
+            ours.failure
+        );
         assert!(ours.apple_root);
         assert_eq!(ours.path.last().map(|p| p.source), Some(Source::AppleRoot));
-        let our_root = ours.path.last().map(|p| p.sha256.clone()).unwrap_or_default();
+        let our_root = ours
+            .path
+            .last()
+            .map(|p| p.sha256.clone())
+            .unwrap_or_default();
         let leaf_pem = to_pem(&der, &dir, "leaf");
         // Differential: for each bundled root, openssl must verify exactly when our path ends there.
         for (name, pem) in &roots {
