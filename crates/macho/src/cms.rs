@@ -314,7 +314,8 @@ fn basic_constraints(wrapper: &Tlv<'_>) -> Result<Option<bool>, Error> {
         let Some(os) = v.filter(|t| t.tag == 0x04) else {
             return Ok(Some(false));
         };
-        let seq = Reader::new(os.value, os.offset).expect(0x30, "BasicConstraints")?;
+        let seq =
+            Reader::new(os.value, os.offset + os.header_len()).expect(0x30, "BasicConstraints")?;
         let ca = seq
             .children()
             .next_tlv()?
