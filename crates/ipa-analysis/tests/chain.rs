@@ -209,8 +209,8 @@ fn flipped_certificate_signatures_fail_the_link() {
 }
 
 #[test]
-fn forged_apple_root_in_the_cms_is_not_apples() {
-    // The signer chain verified only through the bundled Apple roots: an unrelated anchor does not help.
+fn an_unrelated_extra_anchor_does_not_verify_the_fixture_chain() {
+    // Only the anchor the chain ends at counts: another one (here Apple's G3 root) does not help.
     let other = std::fs::read(
         ipa_fixtures::workspace_root().join("crates/macho/data/apple-certs/AppleRootCA-G3.cer"),
     )

@@ -187,3 +187,107 @@ fn tampered_real_certificates_fail_like_openssl() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_forged_apple_root_carried_in_the_cms_is_not_apples() {
+    // A self-signed "Apple Root CA" (same subject text as Apple's) issuing a leaf: the path ends at it, and it is
+    // not the bundled root (different key and SHA-256), so the chain is "not Apple's", whatever its name says.
+    let dir = std::env::temp_dir().join(format!("macho-forged-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n",
+    )
+    .expect("write");
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/C=US/O=Apple Inc./OU=Apple Certification Authority/CN=Apple Root CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=Apple Development: Mallory (EVIL123456)/OU=EVIL123456",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "7",
+            "-days",
+            "30",
+            "-outform",
+            "DER",
+            "-out",
+            "leaf.der",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509", "-in", "root.pem", "-outform", "DER", "-out", "root.der",
+        ],
+    );
+    let leaf = certificate_from_der(&std::fs::read(dir.join("leaf.der")).expect("leaf")).unwrap();
+    let root = certificate_from_der(&std::fs::read(dir.join("root.der")).expect("root")).unwrap();
+    assert_eq!(root.subject_cn, ["Apple Root CA"]);
+    let v = build_chain(&leaf, &[root], &TrustStore::apple());
+    match &v.failure {
+        Some(f @ Failure::UntrustedRoot { subject, .. }) => {
+            assert!(subject.contains("Apple Root CA"));
+            assert!(f
+                .to_string()
+                .starts_with("chains to a root that is not Apple's"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!v.apple_root);
+    let _ = std::fs::remove_dir_all(&dir);
+}
