@@ -129,8 +129,17 @@ fn chain_path(v: &Verification) -> Vec<ChainCert> {
         .collect()
 }
 
-/// `verified`/`not_verified`, the note, and the anchor kind.
-fn outcome(v: &Verification, what: &str) -> (&'static str, String, Option<&'static str>) {
+/// `apple_root` or `extra_anchor` when the chain verified.
+fn anchor_kind(v: &Verification) -> Option<&'static str> {
+    v.verified().then_some(if v.apple_root {
+        "apple_root"
+    } else {
+        "extra_anchor"
+    })
+}
+
+/// `verified`/`not_verified` and the note.
+fn outcome(v: &Verification, what: &str) -> (&'static str, String) {
     match &v.failure {
         None => {
             let root = v
@@ -138,13 +147,10 @@ fn outcome(v: &Verification, what: &str) -> (&'static str, String, Option<&'stat
                 .last()
                 .map(|p| p.subject.as_str())
                 .unwrap_or_default();
-            let (anchor, whose) = if v.apple_root {
-                ("apple_root", "Apple root")
+            let whose = if v.apple_root {
+                "Apple root"
             } else {
-                (
-                    "extra_anchor",
-                    "extra trust anchor given in the options (not an Apple root)",
-                )
+                "extra trust anchor given in the options (not an Apple root)"
             };
             (
                 "verified",
@@ -152,10 +158,9 @@ fn outcome(v: &Verification, what: &str) -> (&'static str, String, Option<&'stat
                     "verified: {what} and the chain to the {whose} \"{root}\" ({} certificates, each signature checked); {VALIDITY_NOTE}",
                     v.path.len()
                 ),
-                Some(anchor),
             )
         }
-        Some(f) => ("not_verified", format!("{f}"), None),
+        Some(f) => ("not_verified", format!("{f}")),
     }
 }
 
@@ -195,7 +200,7 @@ pub(crate) fn section(sig: &CodeSignature, ents: &Entitlements, store: &TrustSto
                 Some(sig.code_directory_bytes.as_deref().unwrap_or_default()),
                 store,
             );
-            let (chain, note, _) = outcome(
+            let (chain, note) = outcome(
                 &v,
                 "the CMS signature over the signed attributes, the messageDigest over the slot-0 CodeDirectory",
             );
@@ -204,7 +209,7 @@ pub(crate) fn section(sig: &CodeSignature, ents: &Entitlements, store: &TrustSto
         }
     };
     let path = verification.as_ref().map(chain_path).unwrap_or_default();
-    let anchor = verification.as_ref().and_then(|v| outcome(v, "").2);
+    let anchor = verification.as_ref().and_then(anchor_kind);
     IosSigning {
         signed: true,
         identifier: cd.map(|c| c.identifier.clone()),
@@ -243,7 +248,7 @@ pub(crate) fn profile(data: &[u8], store: &TrustStore) -> Result<ProvisioningPro
         Some(content),
         store,
     );
-    let (chain, note, _) = outcome(
+    let (chain, note) = outcome(
         &v,
         "the CMS signature over the signed attributes, the messageDigest over the attached profile plist",
     );
