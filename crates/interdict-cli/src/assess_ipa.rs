@@ -53,9 +53,26 @@ pub(crate) fn text_summary(r: &ipa_analysis::IpaAssessment) -> String {
             sig.chain,
             sig.distribution
         );
+        if sig.chain != "not_signed" {
+            let _ = writeln!(s, "  chain     {}", clean(&sig.chain_note));
+            for c in &sig.chain_path {
+                let _ = writeln!(
+                    s,
+                    "    {} ({}, sha256 {})",
+                    clean(&c.subject),
+                    c.source,
+                    &c.sha256
+                );
+            }
+        }
         if let serde_json::Value::Object(m) = &sig.entitlements {
             let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-            let _ = writeln!(s, "  entitlements {}", clean(&keys.join(", ")));
+            let _ = writeln!(
+                s,
+                "  entitlements ({}) {}",
+                sig.entitlements_source.unwrap_or("-"),
+                clean(&keys.join(", "))
+            );
         }
     }
     for b in &r.bundles {
@@ -79,10 +96,11 @@ pub(crate) fn text_summary(r: &ipa_analysis::IpaAssessment) -> String {
     if let Some(v) = &r.vendor {
         let _ = writeln!(
             s,
-            "  vendor    {} ({}) by {} {}{}",
+            "  vendor    {} ({}) by {}{} {}{}",
             clean(&v.name),
             clean(&v.country),
             v.matched_by,
+            if v.verified { " (verified chain)" } else { "" },
             clean(&v.matched_value),
             if v.of_concern {
                 "  [jurisdiction of concern]"
@@ -209,13 +227,38 @@ pub(crate) fn render_html(r: &ipa_analysis::IpaAssessment) -> String {
             .collect(),
         "No bundle.",
     );
+    if let Some(sig) = r.signing.as_ref().filter(|s| s.chain != "not_signed") {
+        let _ = write!(
+            o,
+            "<h2>Signer chain</h2><div class=\"card\"><strong>{}</strong><br><span class=\"ev\">{}</span></div>",
+            esc(sig.chain),
+            esc(&sig.chain_note)
+        );
+        table(
+            &mut o,
+            &["Subject", "From", "SHA-256", "Valid until (not enforced)"],
+            sig.chain_path
+                .iter()
+                .map(|c| {
+                    vec![
+                        esc(&c.subject),
+                        esc(c.source),
+                        format!("<span class=\"ev\">{}</span>", esc(&c.sha256)),
+                        esc(&c.not_after),
+                    ]
+                })
+                .collect(),
+            "No certificate path.",
+        );
+    }
     if let Some(v) = &r.vendor {
         let _ = write!(
             o,
-            "<h2>Vendor</h2><div class=\"card\">{} ({}) &middot; matched by {} <span class=\"ev\">{}</span>{}<br><span class=\"muted\">{}</span></div>",
+            "<h2>Vendor</h2><div class=\"card\">{} ({}) &middot; matched by {}{} <span class=\"ev\">{}</span>{}<br><span class=\"muted\">{}</span></div>",
             esc(&v.name),
             esc(&v.country),
             esc(v.matched_by),
+            if v.verified { " (verified chain)" } else { "" },
             esc(&v.matched_value),
             if v.of_concern { " &middot; <strong>jurisdiction of concern</strong>" } else { "" },
             esc(&v.ownership)

@@ -13,6 +13,8 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) archive: &'c apk_zip::Archive<'a>,
     pub(crate) options: &'c Options,
     pub(crate) anomalies: &'c mut Vec<Anomaly>,
+    /// Apple's roots and intermediates plus `Options::extra_anchors`.
+    pub(crate) trust: &'c macho::trust::TrustStore,
 }
 
 /// `Payload/<Name>.app/` when `name` lies in one (the `.app` name has no `/`).
@@ -359,7 +361,7 @@ pub(crate) fn scan(ctx: &mut Ctx<'_, '_>, root: &str) -> Result<Scan, AssessErro
     }
     if let Some(bytes) = ctx.read(&format!("{root}embedded.mobileprovision"))? {
         let bytes = bytes.into_owned();
-        match crate::signing::profile(&bytes) {
+        match crate::signing::profile(&bytes, ctx.trust) {
             Ok(p) => scan.profile = Some(p),
             Err(e) => ctx.anomaly(
                 "provisioning_profile_unreadable",
@@ -481,11 +483,18 @@ fn binary(
     if let Some(s) = pick {
         if let Some(sig) = &s.code_signature {
             let ents = crate::signing::entitlements(sig);
-            if let Some(v) = &ents {
+            for (code, detail) in &ents.problems {
+                ctx.anomaly(
+                    code,
+                    format!("{path} ({}): {detail}", s.arch),
+                    Some(sig.offset),
+                );
+            }
+            if let Some(v) = &ents.value {
                 scan.entitlements.push((path.to_owned(), v.clone()));
             }
             if is_main {
-                scan.signing = Some(crate::signing::section(sig, ents));
+                scan.signing = Some(crate::signing::section(sig, &ents, ctx.trust));
             }
         } else if is_main {
             scan.signing = Some(IosSigning {

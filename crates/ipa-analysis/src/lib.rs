@@ -32,6 +32,20 @@ pub struct Options {
     pub macho: macho::Limits,
     /// Risk analysis; `None` skips it.
     pub risk: Option<RiskConfig>,
+    /// Extra trust anchors (DER certificates) besides Apple's bundled roots, e.g. a test root. A chain ending at
+    /// one is `verified` with `chain_anchor: "extra_anchor"`. Unparsable entries are ignored.
+    pub extra_anchors: Vec<Vec<u8>>,
+}
+
+impl Options {
+    /// Apple's bundled roots and intermediates plus [`Options::extra_anchors`].
+    pub fn trust_store(&self) -> macho::trust::TrustStore {
+        let mut t = macho::trust::TrustStore::apple();
+        for a in &self.extra_anchors {
+            let _ = t.add_anchor(a);
+        }
+        t
+    }
 }
 
 /// Largest plist read (Info.plist, entitlements, manifests, profiles): 8 MiB.
@@ -142,10 +156,12 @@ pub fn assess_with_file(
         });
     }
 
+    let trust = options.trust_store();
     let mut ctx = bundle::Ctx {
         archive: &archive,
         options,
         anomalies: &mut anomalies,
+        trust: &trust,
     };
     let mut scan = bundle::scan(&mut ctx, &root)?;
     let strings = std::mem::take(&mut scan.strings);

@@ -263,21 +263,53 @@ pub struct IosSigning {
     pub flags: Vec<&'static str>,
     /// CDHash of the primary CodeDirectory.
     pub cdhash: Option<String>,
-    /// Entitlements (XML blob, else DER blob presence), as JSON.
+    /// Entitlements (XML blob, else the DER blob decoded), as JSON.
     pub entitlements: serde_json::Value,
+    /// Which blob `entitlements` came from: `xml` or `der` (absent without entitlements).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlements_source: Option<&'static str>,
     /// Which entitlement blobs are present: `xml`, `der`.
     pub entitlement_blobs: Vec<&'static str>,
     /// The CMS signer certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<IosCertificate>,
-    /// Chain to Apple's roots: `not_verified` (the chain is not checked cryptographically by this version;
-    /// see `chain_note`).
+    /// `verified` when (a) the CMS SignerInfo signature verifies with the signer certificate's key, (b) its
+    /// `messageDigest` is the digest of the slot-0 CodeDirectory as stored, and (c) a chain from the signer through
+    /// the CMS's certificates and the bundled Apple intermediates reaches a bundled Apple root (or an extra anchor
+    /// from `Options::extra_anchors`), each link's signature verified; `not_verified` otherwise (`chain_note` names
+    /// the first failing step); `not_signed` for ad-hoc or missing signatures.
     pub chain: &'static str,
-    /// Why the chain is as reported.
+    /// Why the chain is as reported: the first failing step, or what was verified.
     pub chain_note: String,
+    /// The path from the signer certificate towards the root, as far as it was built (subjects, SHA-256, where
+    /// each certificate came from, validity as stored: reported, not enforced).
+    pub chain_path: Vec<ChainCert>,
+    /// When verified: `apple_root` or `extra_anchor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_anchor: Option<&'static str>,
+    /// Step (a): the SignerInfo signature verified with the signer certificate's key.
+    pub signer_signature_verified: bool,
+    /// Step (b): the messageDigest matched the CodeDirectory (absent when not reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_digest_verified: Option<bool>,
     /// Distribution inferred from the profile and signer: `app_store`, `enterprise`, `ad_hoc`, `development`,
     /// `unknown`.
     pub distribution: &'static str,
+}
+
+/// One certificate of a chain path.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainCert {
+    /// Subject.
+    pub subject: String,
+    /// SHA-256 of the DER bytes.
+    pub sha256: String,
+    /// `cms` (carried in the signature), `apple_intermediate`, `apple_root` (bundled) or `extra_anchor`.
+    pub source: &'static str,
+    /// `notBefore` as stored.
+    pub not_before: String,
+    /// `notAfter` as stored.
+    pub not_after: String,
 }
 
 /// A certificate.
@@ -325,6 +357,13 @@ pub struct ProvisioningProfile {
     /// The profile's signer certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<IosCertificate>,
+    /// The profile signer: `verified` (SignerInfo signature, messageDigest over the attached plist, chain to an
+    /// Apple root or extra anchor) or `not_verified`.
+    pub signer_chain: &'static str,
+    /// The first failing step, or what was verified.
+    pub signer_chain_note: String,
+    /// The path built from the profile signer.
+    pub signer_chain_path: Vec<ChainCert>,
 }
 
 /// One privacy manifest.

@@ -380,9 +380,19 @@ pub(crate) fn apply(
         teams.extend(p.team_id.clone());
     }
     teams.dedup();
-    let vendor = cfg
+    let mut vendor = cfg
         .vendors
         .attribute_ios(&a.app.bundle_id, &teams, &cfg.concern);
+    // A Team ID match is verified only when the code signer's chain verified and its certificate OU is that
+    // team (iOS requires the CodeDirectory team to equal it). A verified profile alone is not enough: any
+    // genuine profile can be copied into an IPA signed by someone else.
+    if let Some(v) = vendor.as_mut().filter(|v| v.matched_by == "team_id") {
+        let same = |t: Option<&String>| t.is_some_and(|t| t.eq_ignore_ascii_case(&v.matched_value));
+        let code = a.signing.as_ref().is_some_and(|s| {
+            s.chain == "verified" && same(s.certificate.as_ref().and_then(|c| c.team_id.as_ref()))
+        });
+        v.verified = code;
+    }
 
     // Platform factors.
     let mut extra = Vec::new();

@@ -2,9 +2,14 @@
 
 use macho::cms::Certificate;
 use macho::codesign::CodeSignature;
+use macho::der_plist::DerValue;
+use macho::trust::{verify_signer, TrustStore, Verification};
 
 use crate::plists;
-use crate::report::{IosCertificate, IosSigning, ProvisioningProfile};
+use crate::report::{ChainCert, IosCertificate, IosSigning, ProvisioningProfile};
+
+/// Why validity periods are not enforced (said in every chain note).
+const VALIDITY_NOTE: &str = "validity periods are reported in chain_path but not enforced: iOS keeps running App Store apps after the signing certificate expires, and an assessment must not change with the day it is run";
 
 fn cert(c: &Certificate) -> IosCertificate {
     IosCertificate {
@@ -17,18 +22,150 @@ fn cert(c: &Certificate) -> IosCertificate {
     }
 }
 
-/// The entitlements as JSON: the XML blob parsed, else a note that only the DER blob is present.
-pub(crate) fn entitlements(sig: &CodeSignature) -> Option<serde_json::Value> {
-    if let Some(xml) = &sig.entitlements_xml {
-        if let Ok(v) = plists::parse(xml) {
-            return Some(plists::to_json(&v, 0));
+/// The DER entitlements as JSON, in the shape of the XML blob's (`plists::to_json`).
+pub(crate) fn der_to_json(v: &DerValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        DerValue::Bool(b) => J::Bool(*b),
+        DerValue::Int(i) => J::from(*i),
+        DerValue::String(s) => J::String(s.clone()),
+        DerValue::Array(a) => J::Array(a.iter().map(der_to_json).collect()),
+        DerValue::Dict(d) => {
+            J::Object(d.iter().map(|(k, x)| (k.clone(), der_to_json(x))).collect())
         }
     }
-    None
+}
+
+/// What the entitlements blobs say.
+pub(crate) struct Entitlements {
+    /// The XML blob parsed, else the DER blob decoded.
+    pub(crate) value: Option<serde_json::Value>,
+    /// Which blob `value` came from: `xml` or `der`.
+    pub(crate) source: Option<&'static str>,
+    /// Problems: (anomaly code, detail).
+    pub(crate) problems: Vec<(&'static str, String)>,
+}
+
+/// The entitlements as JSON: the XML blob parsed, else the DER blob decoded; both present and different is an
+/// `entitlements_mismatch` anomaly (iOS enforces the DER blob on iOS 15 and later).
+pub(crate) fn entitlements(sig: &CodeSignature) -> Entitlements {
+    let mut problems = Vec::new();
+    let xml = sig
+        .entitlements_xml
+        .as_ref()
+        .and_then(|x| match plists::parse(x) {
+            Ok(v) => Some(plists::to_json(&v, 0)),
+            Err(e) => {
+                problems.push((
+                    "entitlements_unreadable",
+                    format!("XML entitlements blob: {e}"),
+                ));
+                None
+            }
+        });
+    let der = sig
+        .entitlements_der
+        .as_ref()
+        .and_then(|d| match macho::der_plist::decode(d) {
+            Ok(v) => Some(der_to_json(&v)),
+            Err(e) => {
+                problems.push((
+                    "entitlements_unreadable",
+                    format!("DER entitlements blob: {e}"),
+                ));
+                None
+            }
+        });
+    if let (Some(x), Some(d)) = (&xml, &der) {
+        if x != d {
+            let keys = |v: &serde_json::Value| -> Vec<String> {
+                v.as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default()
+            };
+            let (kx, kd) = (keys(x), keys(d));
+            let differing: Vec<String> = kx
+                .iter()
+                .chain(kd.iter())
+                .filter(|k| x.get(k.as_str()) != d.get(k.as_str()))
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .take(8)
+                .collect();
+            problems.push((
+                "entitlements_mismatch",
+                format!(
+                    "the XML (slot 5) and DER (slot 7) entitlements disagree on {}; iOS 15 and later enforce the DER blob",
+                    differing.join(", ")
+                ),
+            ));
+        }
+    }
+    let source = if xml.is_some() {
+        Some("xml")
+    } else if der.is_some() {
+        Some("der")
+    } else {
+        None
+    };
+    Entitlements {
+        value: xml.or(der),
+        source,
+        problems,
+    }
+}
+
+fn chain_path(v: &Verification) -> Vec<ChainCert> {
+    v.path
+        .iter()
+        .map(|p| ChainCert {
+            subject: p.subject.clone(),
+            sha256: p.sha256.clone(),
+            source: p.source.as_str(),
+            not_before: p.not_before.clone(),
+            not_after: p.not_after.clone(),
+        })
+        .collect()
+}
+
+/// `apple_root` or `extra_anchor` when the chain verified.
+fn anchor_kind(v: &Verification) -> Option<&'static str> {
+    v.verified().then_some(if v.apple_root {
+        "apple_root"
+    } else {
+        "extra_anchor"
+    })
+}
+
+/// `verified`/`not_verified` and the note.
+fn outcome(v: &Verification, what: &str) -> (&'static str, String) {
+    match &v.failure {
+        None => {
+            let root = v
+                .path
+                .last()
+                .map(|p| p.subject.as_str())
+                .unwrap_or_default();
+            let whose = if v.apple_root {
+                "Apple root"
+            } else {
+                "extra trust anchor given in the options (not an Apple root)"
+            };
+            (
+                "verified",
+                format!(
+                    "verified: {what} and the chain to the {whose} \"{root}\" ({} certificates, each signature checked); {VALIDITY_NOTE}",
+                    v.path.len()
+                ),
+            )
+        }
+        Some(f) => ("not_verified", format!("{f}")),
+    }
 }
 
 /// The `signing` section from the main executable's signature.
-pub(crate) fn section(sig: &CodeSignature, ents: Option<serde_json::Value>) -> IosSigning {
+pub(crate) fn section(sig: &CodeSignature, ents: &Entitlements, store: &TrustStore) -> IosSigning {
     let cd = sig.code_directories.first();
     let signer = sig
         .cms
@@ -44,6 +181,7 @@ pub(crate) fn section(sig: &CodeSignature, ents: Option<serde_json::Value>) -> I
     if sig.entitlements_der.is_some() {
         blobs.push("der");
     }
+    let mut verification = None;
     let (chain, note) = match signer {
         None if cd.is_some_and(|c| c.flags & 0x2 != 0) || sig.cms.is_none() => (
             "not_signed",
@@ -53,25 +191,25 @@ pub(crate) fn section(sig: &CodeSignature, ents: Option<serde_json::Value>) -> I
             "not_verified",
             "the CMS blob carries no signer certificate that matches its SignerInfo".to_owned(),
         ),
-        Some(c) if c.self_issued() => (
-            "not_verified",
-            format!(
-                "the signer certificate is self-signed ({}), so it does not chain to Apple's roots: the Team ID and subject are self-asserted",
-                c.subject
-            ),
-        ),
-        Some(c) if c.issuer.contains("Apple") => (
-            "not_verified",
-            format!(
-                "issued by {:?}; this version does not check the chain to Apple's roots cryptographically, so treat the Team ID as unverified",
-                c.issuer
-            ),
-        ),
-        Some(c) => (
-            "not_verified",
-            format!("issued by {:?}, which is not an Apple CA", c.issuer),
-        ),
+        Some(c) => {
+            let cms = sig.cms.as_ref();
+            let v = verify_signer(
+                cms.and_then(|m| m.signer_info.as_ref()),
+                Some(c),
+                cms.map(|m| &m.certificates[..]).unwrap_or_default(),
+                Some(sig.code_directory_bytes.as_deref().unwrap_or_default()),
+                store,
+            );
+            let (chain, note) = outcome(
+                &v,
+                "the CMS signature over the signed attributes, the messageDigest over the slot-0 CodeDirectory",
+            );
+            verification = Some(v);
+            (chain, note)
+        }
     };
+    let path = verification.as_ref().map(chain_path).unwrap_or_default();
+    let anchor = verification.as_ref().and_then(anchor_kind);
     IosSigning {
         signed: true,
         identifier: cd.map(|c| c.identifier.clone()),
@@ -79,23 +217,42 @@ pub(crate) fn section(sig: &CodeSignature, ents: Option<serde_json::Value>) -> I
         hash_type: cd.map(|c| c.hash_name()),
         flags: cd.map(|c| c.flag_names()).unwrap_or_default(),
         cdhash: cd.map(|c| c.cdhash.clone()),
-        entitlements: ents.unwrap_or(serde_json::Value::Null),
+        entitlements: ents.value.clone().unwrap_or(serde_json::Value::Null),
+        entitlements_source: ents.source,
         entitlement_blobs: blobs,
         certificate: signer.map(cert),
         chain,
         chain_note: note,
+        chain_path: path,
+        chain_anchor: anchor,
+        signer_signature_verified: verification.as_ref().is_some_and(|v| v.signer_signature),
+        message_digest_verified: verification.as_ref().and_then(|v| v.message_digest),
         distribution: "unknown",
     }
 }
 
 /// Parses `embedded.mobileprovision` (CMS SignedData, DER or BER, with the plist attached).
-pub(crate) fn profile(data: &[u8]) -> Result<ProvisioningProfile, String> {
+pub(crate) fn profile(data: &[u8], store: &TrustStore) -> Result<ProvisioningProfile, String> {
     let sd =
         macho::cms::parse_signed_data(data, crate::MAX_PLIST_BYTES).map_err(|e| e.to_string())?;
     let content = sd
         .content
         .as_deref()
         .ok_or("the CMS has no attached content (the profile plist)")?;
+    let signer = sd.signer.and_then(|i| sd.certificates.get(i));
+    // (a) and (c), and (b) over the attached plist.
+    let v = verify_signer(
+        sd.signer_info.as_ref(),
+        signer,
+        &sd.certificates,
+        Some(content),
+        store,
+    );
+    let (chain, note) = outcome(
+        &v,
+        "the CMS signature over the signed attributes, the messageDigest over the attached profile plist",
+    );
+    let chain_v = v;
     let v = plists::parse(content)?;
     let ents = plists::get(&v, "Entitlements");
     let all = plists::boolean(&v, "ProvisionsAllDevices");
@@ -131,6 +288,9 @@ pub(crate) fn profile(data: &[u8]) -> Result<ProvisioningProfile, String> {
         } else {
             "der"
         },
-        signer: sd.signer.and_then(|i| sd.certificates.get(i)).map(cert),
+        signer: signer.map(cert),
+        signer_chain: chain,
+        signer_chain_note: note,
+        signer_chain_path: chain_path(&chain_v),
     })
 }

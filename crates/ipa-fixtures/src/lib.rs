@@ -146,6 +146,15 @@ pub struct Spec {
     pub strings: Vec<String>,
     /// Entitlements XML plist of the main executable.
     pub entitlements: Option<String>,
+    /// Which entitlements blobs the main executable's signature carries: `xml` (slot 5, default), `der` (slot 7
+    /// only, Apple's DER plist encoding from [`der_entitlements`]) or `both`.
+    #[serde(default = "default_ent_format")]
+    pub entitlements_format: String,
+    /// Sign with a test CA chain made by openssl (RSA root → P-384 intermediate → P-256 leaf whose OU is the
+    /// Team ID; the CMS carries the intermediate and the root) instead of a self-signed certificate. The root is
+    /// written beside the IPA ([`anchor`]) so tests can add it as a trust anchor.
+    #[serde(default)]
+    pub chain: bool,
     /// XML fragment added to Info.plist's top dict.
     #[serde(default)]
     pub info_extra: String,
@@ -159,7 +168,8 @@ pub struct Spec {
     #[serde(default)]
     pub extensions: Vec<Extension>,
     /// Hostile changes: `bad_cd_ident_offset`, `superblob_count`, `overlapping_load_commands`,
-    /// `fat_slice_past_eof`, `cyclic_info_plist`, `duplicate_app`, `dotdot_path`, `executable_outside`.
+    /// `fat_slice_past_eof`, `cyclic_info_plist`, `duplicate_app`, `dotdot_path`, `executable_outside`,
+    /// `entitlements_mismatch` (the DER blob gains `get-task-allow` true that the XML blob lacks).
     #[serde(default)]
     pub hostile: Vec<String>,
     /// Benchmarks: MiB of half-compressible data in `__TEXT,__const` of each main-executable slice.
@@ -170,6 +180,9 @@ pub struct Spec {
     pub resources_mb: u32,
 }
 
+fn default_ent_format() -> String {
+    "xml".into()
+}
 fn default_min_os() -> String {
     "14.0".into()
 }
@@ -235,6 +248,11 @@ pub fn build(name: &str) -> Result<PathBuf, BuildError> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io(dir.display().to_string(), e))?;
     let out = dir.join(format!("{name}-{key}.ipa"));
+    // Test threads of one process share the work directory name (it holds the process id): build one at a time.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if out.exists() {
         return Ok(out);
     }
@@ -243,9 +261,110 @@ pub fn build(name: &str) -> Result<PathBuf, BuildError> {
     mkdir(&work)?;
     let tmp = dir.join(format!("{name}-{key}.ipa.{}", std::process::id()));
     build_spec(&spec, &work, &tmp)?;
+    let root = work.join("root.der");
+    if root.exists() {
+        let a = anchor_path(&out);
+        std::fs::copy(&root, &a).map_err(|e| BuildError::Io(a.display().to_string(), e))?;
+    }
     std::fs::rename(&tmp, &out).map_err(|e| BuildError::Io(out.display().to_string(), e))?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(out)
+}
+
+fn anchor_path(ipa: &Path) -> PathBuf {
+    ipa.with_extension("anchor.der")
+}
+
+/// The test root (DER) of a fixture built with `chain = true`, to pass as `Options::extra_anchors`; `None` for
+/// fixtures signed with a self-signed certificate.
+pub fn anchor(name: &str) -> Result<Option<Vec<u8>>, BuildError> {
+    let ipa = build(name)?;
+    let a = anchor_path(&ipa);
+    if !a.exists() {
+        return Ok(None);
+    }
+    read(&a).map(Some)
+}
+
+/// Apple's DER plist encoding of an XML plist dictionary (the DER entitlements blob's payload, slot 7):
+/// `[APPLICATION 16] { INTEGER 1, [CONTEXT 16] { SEQUENCE { UTF8String key, value }... } }`, keys sorted as
+/// Apple's `codesign` writes them; values are booleans, integers, strings, arrays and dictionaries.
+pub fn der_entitlements(xml: &str) -> Result<Vec<u8>, BuildError> {
+    let v = plist::Value::from_reader_xml(xml.as_bytes())
+        .map_err(|e| BuildError::Spec("entitlements".into(), e.to_string()))?;
+    if v.as_dictionary().is_none() {
+        return Err(BuildError::Spec(
+            "entitlements".into(),
+            "the top level is not a dictionary".into(),
+        ));
+    }
+    let mut body = tlv(0x02, &[1]);
+    body.extend(der_value(&v)?);
+    Ok(tlv(0x70, &body))
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = (n as u32).to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (4 - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn der_value(v: &plist::Value) -> Result<Vec<u8>, BuildError> {
+    use plist::Value as V;
+    Ok(match v {
+        V::Boolean(b) => tlv(0x01, &[if *b { 0xff } else { 0 }]),
+        V::Integer(i) => {
+            let n = i.as_signed().ok_or_else(|| {
+                BuildError::Spec("entitlements".into(), format!("integer {i} out of range"))
+            })?;
+            let bytes = n.to_be_bytes();
+            // Minimal two's complement: drop leading octets that only repeat the sign.
+            let mut start = 0;
+            while start < 7
+                && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+                    || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+            {
+                start += 1;
+            }
+            tlv(0x02, &bytes[start..])
+        }
+        V::String(s) => tlv(0x0c, s.as_bytes()),
+        V::Array(a) => {
+            let mut c = Vec::new();
+            for x in a {
+                c.extend(der_value(x)?);
+            }
+            tlv(0x30, &c)
+        }
+        V::Dictionary(d) => {
+            let mut keys: Vec<&String> = d.keys().collect();
+            keys.sort();
+            let mut c = Vec::new();
+            for k in keys {
+                let mut e = tlv(0x0c, k.as_bytes());
+                if let Some(x) = d.get(k) {
+                    e.extend(der_value(x)?);
+                }
+                c.extend(tlv(0x30, &e));
+            }
+            tlv(0xb0, &c)
+        }
+        other => {
+            return Err(BuildError::Spec(
+                "entitlements".into(),
+                format!("{other:?} has no DER plist encoding"),
+            ))
+        }
+    })
 }
 
 fn mkdir(p: &Path) -> Result<(), BuildError> {
@@ -337,23 +456,163 @@ fn main_source(classes: &[String], strings: &[String]) -> String {
 struct Identity {
     cert: PathBuf,
     key: PathBuf,
+    /// Extra certificates for the CMS (`-certfile`): intermediate and root, when signing with a chain.
+    certfile: Option<PathBuf>,
 }
 
-fn identity(work: &Path, team: &str, org: &str) -> Result<Identity, BuildError> {
+fn identity(work: &Path, team: &str, org: &str, chain: bool) -> Result<Identity, BuildError> {
     let cert = work.join("cert.pem");
     let key = work.join("key.pem");
     let subj = format!(
         "/UID={team}/CN=Apple Development: Fixture Developer ({team})/OU={team}/O={org}/C=US"
     );
+    if !chain {
+        run(
+            work,
+            "openssl",
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+                "cert.pem", "-days", "3650", "-subj", &subj,
+            ],
+        )?;
+        return Ok(Identity {
+            cert,
+            key,
+            certfile: None,
+        });
+    }
+    // Root (RSA, self-signed CA) -> intermediate (EC P-384 CA) -> leaf (EC P-256, OU = Team ID).
+    write(
+        &work.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )?;
+    write(
+        &work.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n",
+    )?;
     run(
         work,
         "openssl",
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
-            "cert.pem", "-days", "3650", "-subj", &subj,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=Interdict Test Root CA/OU=Fixtures/O=Interdict Test/C=US",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ],
     )?;
-    Ok(Identity { cert, key })
+    run(
+        work,
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-nodes",
+            "-keyout",
+            "int.key",
+            "-out",
+            "int.csr",
+            "-subj",
+            "/CN=Interdict Test Developer Relations CA/OU=G1/O=Interdict Test/C=US",
+        ],
+    )?;
+    run(
+        work,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "int.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "2",
+            "-days",
+            "3650",
+            "-sha256",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "int.pem",
+        ],
+    )?;
+    run(
+        work,
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            &subj,
+        ],
+    )?;
+    run(
+        work,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "int.pem",
+            "-CAkey",
+            "int.key",
+            "-set_serial",
+            "3",
+            "-days",
+            "3650",
+            "-sha384",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    )?;
+    run(
+        work,
+        "openssl",
+        &[
+            "x509", "-in", "root.pem", "-outform", "DER", "-out", "root.der",
+        ],
+    )?;
+    let mut bundle = read(&work.join("int.pem"))?;
+    bundle.extend(read(&work.join("root.pem"))?);
+    let certfile = work.join("chain.pem");
+    write(&certfile, bundle)?;
+    Ok(Identity {
+        cert,
+        key,
+        certfile: Some(certfile),
+    })
 }
 
 fn plist_dict(entries: &str) -> String {
@@ -372,7 +631,7 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
     let app = work.join(&app_rel);
     mkdir(&app)?;
     let ident = match &spec.team_id {
-        Some(t) => Some(identity(work, t, &spec.organization)?),
+        Some(t) => Some(identity(work, t, &spec.organization, spec.chain)?),
         None => None,
     };
     let stubs = work.join("stubs");
@@ -467,7 +726,7 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
                 &read(&bin)?,
                 &f.bundle_id,
                 Some(team),
-                None,
+                (None, "xml"),
                 info.as_bytes(),
                 id,
                 work,
@@ -518,6 +777,11 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         ));
     }
     write(&src, main_c)?;
+    let ent_format = if spec.hostile.iter().any(|h| h == "entitlements_mismatch") {
+        "both_mismatch".to_owned()
+    } else {
+        spec.entitlements_format.clone()
+    };
     let mut slices = Vec::new();
     for arch in &spec.archs {
         let o = work.join(format!("main-{arch}.o"));
@@ -578,7 +842,7 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
                 &bytes,
                 &spec.bundle_id,
                 Some(team),
-                spec.entitlements.as_deref(),
+                (spec.entitlements.as_deref(), &ent_format),
                 &info_bytes,
                 id,
                 work,
@@ -667,7 +931,7 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
                 &read(&bin)?,
                 &x.bundle_id,
                 Some(team),
-                x.entitlements.as_deref(),
+                (x.entitlements.as_deref(), "xml"),
                 info.as_bytes(),
                 id,
                 work,
@@ -745,6 +1009,10 @@ fn build_spec(spec: &Spec, work: &Path, out: &Path) -> Result<(), BuildError> {
         args.extend([
             "-in", &pin_s, "-out", &pout_s, "-signer", &cert_s, "-inkey", &key_s,
         ]);
+        let certfile = id.certfile.as_ref().map(|p| p.display().to_string());
+        if let Some(c) = &certfile {
+            args.extend(["-certfile", c.as_str()]);
+        }
         run(work, "openssl", &args)?;
     }
     let mut zip_items = vec!["Payload".to_owned()];
@@ -903,7 +1171,7 @@ fn sign_macho(
     input: &[u8],
     identifier: &str,
     team: Option<&str>,
-    entitlements: Option<&str>,
+    (entitlements, ent_format): (Option<&str>, &str),
     info_plist: &[u8],
     id: &Identity,
     work: &Path,
@@ -936,45 +1204,72 @@ fn sign_macho(
     );
     b.truncate(dataoff);
     let requirements = blob(macho::codesign::CSMAGIC_REQUIREMENTS, &0u32.to_be_bytes());
-    let ent_blob =
-        entitlements.map(|e| blob(macho::codesign::CSMAGIC_EMBEDDED_ENTITLEMENTS, e.as_bytes()));
+    let (xml, der) = match ent_format {
+        "xml" => (true, false),
+        "der" => (false, true),
+        "both" | "both_mismatch" => (true, true),
+        other => {
+            return Err(BuildError::Spec(
+                identifier.into(),
+                format!("entitlements_format {other:?} (xml, der or both)"),
+            ))
+        }
+    };
+    let ent_blob = entitlements
+        .filter(|_| xml)
+        .map(|e| blob(macho::codesign::CSMAGIC_EMBEDDED_ENTITLEMENTS, e.as_bytes()));
+    let der_blob = match entitlements.filter(|_| der) {
+        Some(e) => {
+            let mut payload = der_entitlements(e)?;
+            if ent_format == "both_mismatch" {
+                let with = e.replacen("<dict>", "<dict><key>get-task-allow</key><true/>", 1);
+                payload = der_entitlements(&with)?;
+            }
+            Some(blob(
+                macho::codesign::CSMAGIC_EMBEDDED_DER_ENTITLEMENTS,
+                &payload,
+            ))
+        }
+        None => None,
+    };
     let h = |d: &[u8]| -> [u8; 32] { sha2::Sha256::digest(d).into() };
-    let special = [
+    let mut special = vec![
         Some(h(info_plist)),
         Some(h(&requirements)),
         None,
         None,
         ent_blob.as_deref().map(h),
     ];
+    if let Some(d) = &der_blob {
+        special.push(None);
+        special.push(Some(h(d)));
+    }
     let cd = build_code_directory(identifier, team, 0, &b, &special);
     let cd_path = work.join("cd.bin");
     write(&cd_path, &cd)?;
     let cms_path = work.join("cd.cms");
-    run(
-        work,
-        "openssl",
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-md",
-            "sha256",
-            "-outform",
-            "DER",
-            "-in",
-            &cd_path.display().to_string(),
-            "-out",
-            &cms_path.display().to_string(),
-            "-signer",
-            &id.cert.display().to_string(),
-            "-inkey",
-            &id.key.display().to_string(),
-        ],
-    )?;
+    let (cd_s, cms_s, cert_s, key_s) = (
+        cd_path.display().to_string(),
+        cms_path.display().to_string(),
+        id.cert.display().to_string(),
+        id.key.display().to_string(),
+    );
+    let mut args = vec![
+        "cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER", "-in", &cd_s, "-out",
+        &cms_s, "-signer", &cert_s, "-inkey", &key_s,
+    ];
+    let certfile = id.certfile.as_ref().map(|p| p.display().to_string());
+    if let Some(c) = &certfile {
+        args.extend(["-certfile", c.as_str()]);
+    }
+    run(work, "openssl", &args)?;
     let cms = read(&cms_path)?;
     let mut blobs = vec![(0u32, cd), (2u32, requirements)];
     if let Some(e) = ent_blob {
         blobs.push((5, e));
+    }
+    if let Some(d) = der_blob {
+        blobs.push((7, d));
     }
     blobs.push((0x10000, blob(macho::codesign::CSMAGIC_BLOBWRAPPER, &cms)));
     let mut sb = build_superblob(&blobs);

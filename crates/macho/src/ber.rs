@@ -20,6 +20,8 @@ pub struct Tlv<'a> {
     pub offset: usize,
     /// Whether the length was indefinite (BER).
     pub indefinite: bool,
+    /// The whole encoding as stored: identifier, length, contents (and end-of-contents octets).
+    pub raw: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
@@ -33,14 +35,18 @@ impl<'a> Tlv<'a> {
         Reader {
             data: self.value,
             pos: 0,
-            base: self.offset + self.header_len_hint(),
+            base: self.offset + self.header_len(),
             depth: 1,
         }
     }
 
-    fn header_len_hint(&self) -> usize {
-        // Only used to report offsets; the exact header length is not kept.
-        0
+    /// Length of the identifier and length octets.
+    pub fn header_len(&self) -> usize {
+        if self.indefinite {
+            2
+        } else {
+            self.raw.len() - self.value.len()
+        }
     }
 }
 
@@ -141,6 +147,7 @@ fn parse_one(data: &[u8], offset: usize, depth: usize) -> Result<(Tlv<'_>, usize
                     value: &data[hdr..end],
                     offset,
                     indefinite: false,
+                    raw: &data[..end],
                 },
                 end,
             ))
@@ -163,6 +170,7 @@ fn parse_one(data: &[u8], offset: usize, depth: usize) -> Result<(Tlv<'_>, usize
                             value,
                             offset,
                             indefinite,
+                            raw: &data[..pos + 2],
                         },
                         pos + 2,
                     ));

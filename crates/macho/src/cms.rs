@@ -1,8 +1,9 @@
 //! CMS `SignedData` (RFC 5652) as Apple writes it: the code-signature blob (detached) and
 //! `embedded.mobileprovision` (attached plist), DER or BER indefinite-length.
 //!
-//! Reads the encapsulated content, the certificates and the signer's certificate (matched by issuer and serial
-//! number). It does not check the signature value: the report says what was and was not verified.
+//! Reads the encapsulated content, the certificates, the signer's certificate (matched by issuer and serial
+//! number) and what verifying the first `SignerInfo` needs ([`SignerInfo`]); [`crate::trust`] does the
+//! verification.
 
 use sha2::Digest;
 
@@ -10,6 +11,7 @@ use crate::ber::{octet_string, oid_string, Reader, Tlv};
 use crate::Error;
 
 const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
+const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
 /// At most this many certificates are kept.
 pub const MAX_CERTIFICATES: usize = 16;
 
@@ -24,6 +26,26 @@ pub struct SignedData {
     pub signer: Option<usize>,
     /// Whether any BER indefinite length was used (Apple's own encoder does this; DER tools do not).
     pub ber_indefinite: bool,
+    /// The first `SignerInfo`, when present and readable.
+    pub signer_info: Option<SignerInfo>,
+}
+
+/// What verifying the first `SignerInfo` needs (RFC 5652 §5.3, §5.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignerInfo {
+    /// `digestAlgorithm` OID, dotted.
+    pub digest_algorithm: String,
+    /// `signedAttrs` re-tagged as `SET OF` (0x31), as RFC 5652 §5.4 says the signature covers them; `None` when
+    /// the signature is directly over the content.
+    pub signed_attrs: Option<Vec<u8>>,
+    /// The `messageDigest` signed attribute's value.
+    pub message_digest: Option<Vec<u8>>,
+    /// `signatureAlgorithm` OID, dotted.
+    pub signature_algorithm: String,
+    /// `signature` value.
+    pub signature: Vec<u8>,
+    /// Offset of the `SignerInfo` in the CMS.
+    pub offset: u64,
 }
 
 /// The facts of one X.509 certificate.
@@ -45,7 +67,24 @@ pub struct Certificate {
     pub not_after: String,
     /// Serial number, lowercase hex.
     pub serial: String,
-    issuer_raw: Vec<u8>,
+    /// `notBefore` as stored.
+    pub not_before: String,
+    /// The whole certificate, DER.
+    pub der: Vec<u8>,
+    /// `tbsCertificate` as stored (identifier and length octets included): what the issuer signed.
+    pub tbs: Vec<u8>,
+    /// The outer `signatureAlgorithm` OID, dotted.
+    pub signature_algorithm: String,
+    /// The signature value (BIT STRING contents without the unused-bits octet).
+    pub signature: Vec<u8>,
+    /// `subjectPublicKeyInfo` as stored (whole TLV).
+    pub spki: Vec<u8>,
+    /// `basicConstraints` `cA`, when the extension is present (absent `cA` in a present extension is `false`).
+    pub is_ca: Option<bool>,
+    /// Subject name contents as stored (for issuer/subject matching).
+    pub subject_raw: Vec<u8>,
+    /// Issuer name contents as stored.
+    pub issuer_raw: Vec<u8>,
 }
 
 impl Certificate {
@@ -115,6 +154,10 @@ pub fn parse_signed_data(data: &[u8], max_content: usize) -> Result<SignedData, 
         if let Some(first) = si.children().next_tlv()? {
             let mut f = first.children();
             f.expect(0x02, "SignerInfo.version")?;
+            let mut info = SignerInfo {
+                offset: first.offset as u64,
+                ..Default::default()
+            };
             if let Some(sid) = f.next_tlv()? {
                 if sid.tag == 0x30 {
                     let mut ias = sid.children();
@@ -127,6 +170,38 @@ pub fn parse_signed_data(data: &[u8], max_content: usize) -> Result<SignedData, 
                         .position(|c| c.issuer_raw == issuer.value && c.serial == serial_hex);
                 }
             }
+            let dalg = f.expect(0x30, "SignerInfo.digestAlgorithm")?;
+            info.digest_algorithm = algorithm_oid(&dalg)?;
+            let mut next = f.next_tlv()?;
+            if let Some(sa) = next.filter(|t| t.tag == 0xa0) {
+                // RFC 5652 §5.4: the signature covers the DER encoding of the SET OF, tag 0x31.
+                let mut der = sa.raw.to_vec();
+                if sa.indefinite {
+                    der = reencode_header(&Tlv { tag: 0x31, ..sa });
+                } else if let Some(b) = der.first_mut() {
+                    *b = 0x31;
+                }
+                let mut attrs = sa.children();
+                while let Some(attr) = attrs.next_tlv()? {
+                    let mut a = attr.children();
+                    let oid = a.expect(0x06, "Attribute.attrType")?;
+                    if oid_string(oid.value) == OID_MESSAGE_DIGEST {
+                        let set = a.expect(0x31, "Attribute.attrValues")?;
+                        let v = set.children().expect(0x04, "messageDigest")?;
+                        info.message_digest = Some(v.value.to_vec());
+                    }
+                }
+                info.signed_attrs = Some(der);
+                next = f.next_tlv()?;
+            }
+            let salg = next.filter(|t| t.tag == 0x30).ok_or(Error::Malformed {
+                structure: "SignerInfo.signatureAlgorithm",
+                offset: first.offset as u64,
+                detail: "missing".into(),
+            })?;
+            info.signature_algorithm = algorithm_oid(&salg)?;
+            info.signature = f.expect(0x04, "SignerInfo.signature")?.value.to_vec();
+            out.signer_info = Some(info);
         }
     }
     if out.signer.is_none() && out.certificates.len() == 1 {
@@ -144,6 +219,8 @@ pub fn certificate_from_der(der: &[u8]) -> Result<Certificate, Error> {
 fn parse_certificate(c: &Tlv<'_>, _outer: &[u8]) -> Result<Certificate, Error> {
     let mut cr = c.children();
     let tbs = cr.expect(0x30, "TBSCertificate")?;
+    let sig_alg = cr.expect(0x30, "Certificate.signatureAlgorithm")?;
+    let sig_val = cr.expect(0x03, "Certificate.signatureValue")?;
     let mut t = tbs.children();
     let mut first = t.next_tlv()?.ok_or(Error::Malformed {
         structure: "TBSCertificate",
@@ -158,22 +235,48 @@ fn parse_certificate(c: &Tlv<'_>, _outer: &[u8]) -> Result<Certificate, Error> {
     let issuer = t.expect(0x30, "TBSCertificate.issuer")?;
     let validity = t.expect(0x30, "TBSCertificate.validity")?;
     let subject = t.expect(0x30, "TBSCertificate.subject")?;
+    let spki = t.expect(0x30, "TBSCertificate.subjectPublicKeyInfo")?;
+    let mut is_ca = None;
+    while let Some(x) = t.next_tlv()? {
+        if x.tag == 0xa3 {
+            is_ca = basic_constraints(&x)?;
+        }
+    }
     let mut v = validity.children();
-    let _nb = v.next_tlv()?;
+    let nb = v.next_tlv()?;
     let na = v.next_tlv()?;
     let (subject_text, attrs) = name(&subject)?;
     let (issuer_text, _) = name(&issuer)?;
-    // The certificate's own bytes: re-encode only the header; the contents are the stored bytes.
-    let whole = reencode_header(c);
+    // The certificate's own bytes: as stored when definite (DER), else the header re-encoded.
+    let whole = if c.indefinite {
+        reencode_header(c)
+    } else {
+        c.raw.to_vec()
+    };
+    let tbs_bytes = if tbs.indefinite {
+        reencode_header(&tbs)
+    } else {
+        tbs.raw.to_vec()
+    };
+    let time = |t: Option<Tlv<'_>>| {
+        t.map(|t| String::from_utf8_lossy(t.value).into_owned())
+            .unwrap_or_default()
+    };
     let mut cert = Certificate {
         sha256: hex(&sha2::Sha256::digest(&whole)),
         subject: subject_text,
         issuer: issuer_text,
-        not_after: na
-            .map(|t| String::from_utf8_lossy(t.value).into_owned())
-            .unwrap_or_default(),
+        not_after: time(na),
+        not_before: time(nb),
         serial,
         issuer_raw: issuer.value.to_vec(),
+        subject_raw: subject.value.to_vec(),
+        der: whole,
+        tbs: tbs_bytes,
+        signature_algorithm: algorithm_oid(&sig_alg)?,
+        signature: sig_val.value.get(1..).unwrap_or_default().to_vec(),
+        spki: spki.raw.to_vec(),
+        is_ca,
         ..Default::default()
     };
     for (k, val) in attrs {
@@ -185,6 +288,41 @@ fn parse_certificate(c: &Tlv<'_>, _outer: &[u8]) -> Result<Certificate, Error> {
         }
     }
     Ok(cert)
+}
+
+/// The OID of an `AlgorithmIdentifier`.
+fn algorithm_oid(alg: &Tlv<'_>) -> Result<String, Error> {
+    Ok(oid_string(
+        alg.children().expect(0x06, "AlgorithmIdentifier")?.value,
+    ))
+}
+
+/// `basicConstraints` `cA` from the `[3] Extensions` wrapper, when the extension is present.
+fn basic_constraints(wrapper: &Tlv<'_>) -> Result<Option<bool>, Error> {
+    let exts = wrapper.children().expect(0x30, "Extensions")?;
+    let mut r = exts.children();
+    while let Some(ext) = r.next_tlv()? {
+        let mut e = ext.children();
+        let oid = e.expect(0x06, "Extension.extnID")?;
+        if oid_string(oid.value) != "2.5.29.19" {
+            continue;
+        }
+        let mut v = e.next_tlv()?;
+        if v.is_some_and(|t| t.tag == 0x01) {
+            v = e.next_tlv()?;
+        }
+        let Some(os) = v.filter(|t| t.tag == 0x04) else {
+            return Ok(Some(false));
+        };
+        let seq =
+            Reader::new(os.value, os.offset + os.header_len()).expect(0x30, "BasicConstraints")?;
+        let ca = seq
+            .children()
+            .next_tlv()?
+            .is_some_and(|b| b.tag == 0x01 && b.value.first().is_some_and(|&x| x != 0));
+        return Ok(Some(ca));
+    }
+    Ok(None)
 }
 
 /// The DER encoding of a definite-length TLV (certificates inside CMS are DER even in BER containers).

@@ -49,6 +49,9 @@ pub struct CodeSignature {
     pub entitlements_xml: Option<Vec<u8>>,
     /// DER entitlements bytes (slot 7).
     pub entitlements_der: Option<Vec<u8>>,
+    /// The slot-0 CodeDirectory blob as stored in the SuperBlob (header included): the detached content the CMS
+    /// signs.
+    pub code_directory_bytes: Option<Vec<u8>>,
     /// The CMS signature, when present and non-empty (ad-hoc signatures have an empty wrapper).
     pub cms: Option<CmsSummary>,
     /// Problems found while reading, with offsets relative to the slice.
@@ -66,6 +69,8 @@ pub struct CmsSummary {
     pub signer: Option<usize>,
     /// BER indefinite lengths were used.
     pub ber_indefinite: bool,
+    /// The first `SignerInfo` (for [`crate::trust::verify_signer`]).
+    pub signer_info: Option<cms::SignerInfo>,
 }
 
 /// A `CodeDirectory`.
@@ -256,6 +261,9 @@ fn read_slot(
             expect(CSMAGIC_CODEDIRECTORY, "CodeDirectory")?;
             let mut cd = code_directory(blob, at)?;
             cd.slot = slot;
+            if slot == CSSLOT_CODEDIRECTORY && sig.code_directory_bytes.is_none() {
+                sig.code_directory_bytes = Some(blob.to_vec());
+            }
             sig.code_directories.push(cd);
         }
         CSSLOT_ENTITLEMENTS => {
@@ -276,6 +284,7 @@ fn read_slot(
                     certificates: sd.certificates,
                     signer: sd.signer,
                     ber_indefinite: sd.ber_indefinite,
+                    signer_info: sd.signer_info,
                 });
             }
         }

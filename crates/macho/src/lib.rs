@@ -11,6 +11,8 @@
 pub mod ber;
 pub mod cms;
 pub mod codesign;
+pub mod der_plist;
+pub mod trust;
 
 use object::macho;
 use object::read::macho::{FatArch, LoadCommandVariant, MachHeader, Nlist, Section, Segment};

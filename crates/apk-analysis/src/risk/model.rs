@@ -106,6 +106,11 @@ pub struct VendorMatch {
     pub of_concern: bool,
     /// Public sources for the attribution.
     pub sources: Vec<String>,
+    /// iOS: the matched Team ID is the OU of the code signer certificate whose chain to Apple's roots verified
+    /// (`signing.chain` is `verified`), so `team_id` scores as a verified match (60), not a self-asserted one (50).
+    /// Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 /// The verdict and how it was reached.

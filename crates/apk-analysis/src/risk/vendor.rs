@@ -204,6 +204,7 @@ impl VendorCatalog {
                         ownership: v.ownership.clone(),
                         of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
                         sources: v.sources.clone(),
+                        verified: false,
                     });
                 }
             }
@@ -277,6 +278,7 @@ impl VendorCatalog {
             ownership: v.ownership.clone(),
             of_concern: concern.iter().any(|c| c.eq_ignore_ascii_case(&v.country)),
             sources: v.sources.clone(),
+            verified: false,
         };
         for cert in signers.certificates.iter().filter(|c| c.verified) {
             let digest = normalize_digest(&cert.sha256);

@@ -110,9 +110,19 @@ pub fn score_input(input: &ScoreInput<'_>, extra: Vec<Factor>) -> (u32, &'static
     if let Some(v) = vendor.filter(|v| v.of_concern) {
         let (points, how) = match v.matched_by {
             "signer_sha256" => (60, "signed with a certificate of".to_owned()),
+            "team_id" if v.verified => (
+                60,
+                format!(
+                    "Apple Team ID {:?} (signer chain verified to Apple's roots) belongs to",
+                    v.matched_value
+                ),
+            ),
             "team_id" => (
                 50,
-                format!("Apple Team ID {:?} belongs to", v.matched_value),
+                format!(
+                    "Apple Team ID {:?} (self-asserted: the signer chain is not verified) belongs to",
+                    v.matched_value
+                ),
             ),
             "certificate_subject" => (
                 50,

@@ -160,3 +160,54 @@ authority = "TBS 2023-10-30"
     assert!(!profile.contains("com.tencent.xin.widget"));
     assert!(warnings.contains("cannot match by Team ID"), "{warnings}");
 }
+
+#[test]
+fn assess_ipa_reports_the_signer_chain() {
+    // The chain fixture's test root is not an Apple root: the CLI (which adds no extra anchor) says so, with the
+    // path it built; the JSON carries the per-step results and DER entitlements are decoded.
+    let ipa = ipa_fixtures::build("chain").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_interdict"))
+        .args(["assess", "--format", "json", "--no-progress"])
+        .arg(&ipa)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    let s = &v["signing"];
+    assert_eq!(s["chain"], "not_verified");
+    assert!(s["chain_note"]
+        .as_str()
+        .unwrap()
+        .starts_with("chains to a root that is not Apple's"));
+    assert_eq!(s["chain_path"].as_array().unwrap().len(), 3);
+    assert_eq!(s["signer_signature_verified"], true);
+    assert_eq!(s["message_digest_verified"], true);
+    assert_eq!(s["entitlement_blobs"], serde_json::json!(["xml", "der"]));
+    assert_eq!(v["provisioning_profile"]["signer_chain"], "not_verified");
+    let text = Command::new(env!("CARGO_BIN_EXE_interdict"))
+        .args(["assess", "--no-progress"])
+        .arg(&ipa)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("chain     chains to a root that is not Apple's")
+            && text.contains(
+                "CN=Interdict Test Root CA, OU=Fixtures, O=Interdict Test, C=US (cms, sha256 "
+            ),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("r.html");
+    let st = Command::new(env!("CARGO_BIN_EXE_interdict"))
+        .args(["assess", "--no-progress", "--format", "html", "-o"])
+        .arg(&html)
+        .arg(&ipa)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("Signer chain") && page.contains("Interdict Test Developer Relations CA")
+    );
+}
