@@ -587,7 +587,13 @@ pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|e| ApiError::Invalid(format!("body: {e}")))
 }
 
-async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str, bytes: &[u8]) -> ApiResult {
+pub(crate) async fn decide(
+    state: &AppState,
+    p: &ApiPrincipal,
+    id: &str,
+    to: &str,
+    bytes: &[u8],
+) -> ApiResult {
     let b: DecisionBody = optional_body(bytes)?;
     if let Some(c) = &b.comment {
         crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;
