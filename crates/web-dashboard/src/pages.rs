@@ -148,7 +148,7 @@ pub(crate) async fn overview(State(state): State<AppState>, parts: Parts) -> Pag
     let stale_before = now.saturating_sub(window.saturating_mul(1000));
     let tr = c.tr;
     let as_of = tr.f1("footer.as_of", &tr.time(&now));
-    let window_text = tr.f1("overview.window", &(window / 3600).max(1));
+    let window_text = tr.f1("overview.window", &tr.num(&(window / 60).max(1)));
     let Some(active) = state.active() else {
         return Ok(render(&OverviewPage {
             c,
