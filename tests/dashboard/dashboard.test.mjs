@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
-import { Server, CHROMIUM, PASSWORD, USERS, HOSTILE_NAME, day } from './harness.mjs';
+import { Server, CHROMIUM, PASSWORD, USERS, HOSTILE_NAME, day, policyToml } from './harness.mjs';
 
 const SHOTS = resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -272,5 +272,53 @@ describe('dashboard', () => {
     const js = await page.request.get(`${server.base}/assets/htmx-2.0.11.min.js`);
     assert.equal(js.status(), 200);
     assert.match(js.headers()['cache-control'], /max-age=31536000/);
+  });
+
+  test('policy: a syntax error is shown at its line, then a valid version is published and compared', async () => {
+    const page = await signedIn('approver');
+    await page.goto(`${server.base}/policy`);
+    await axe(page, 'policy (en)');
+    const bad = '[policy]\nname = "broken"\nversion = = 2\n';
+    await page.setInputFiles('#p-file', { name: 'broken.toml', mimeType: 'text/plain', buffer: Buffer.from(bad) });
+    await page.fill('#p-reason', 'Add the new ban');
+    const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('section button[type=submit]')]);
+    assert.equal(resp.status(), 422);
+    const err = await page.locator('#publish-error').textContent();
+    assert.match(err, /line 3, column \d+/);
+    assert.equal(await page.inputValue('#p-reason'), 'Add the new ban', 'the reason typed is kept');
+    await axe(page, 'policy with an error (en)');
+    await shot(page, 'policy-error');
+    const good = policyToml(2, `
+[[rules]]
+id = "ban-newapp"
+title = "New app"
+action = "prohibit"
+app_ids = ["org.example.banned"]
+effective = ${day(0)}
+grace_days = 14
+`);
+    await page.setInputFiles('#p-file', { name: 'v2.toml', mimeType: 'text/plain', buffer: Buffer.from(good) });
+    await Promise.all([page.waitForURL(/done=published/), page.click('section button[type=submit]')]);
+    assert.match(await page.locator('#policy-notice').textContent(), /Version 2 is published/);
+    assert.equal(await page.locator('#versions-table tbody tr').count(), 2);
+    await shot(page, 'policy');
+    await Promise.all([page.waitForURL(/\/policy\/diff\?from=1&to=2/), page.click('form[action="/policy/diff"] button')]);
+    assert.match(await page.locator('#diff').textContent(), /Rule added: ban-newapp/);
+    await axe(page, 'policy diff (en)');
+    await page.goto(`${server.base}/policy/versions/2`);
+    assert.equal(await page.locator('#rules-table tbody tr').count(), 4);
+    await axe(page, 'policy version (en)');
+    await page.goto(`${server.base}/policy/versions/99`);
+    assert.equal(await page.locator('h1').textContent(), 'Page not found');
+    // The overview now has a card for the new rule.
+    await page.goto(`${server.base}/`);
+    assert.equal(await page.locator('.card').count(), 4);
+    // Viewers see the versions but not the publish form, and a POST is a 403 page.
+    const viewer = await signedIn('viewer');
+    await viewer.goto(`${server.base}/policy`);
+    assert.equal(await viewer.locator('#p-file').count(), 0);
+    const r = await viewer.request.post(`${server.base}/policy`, { multipart: { file: { name: 'x.toml', mimeType: 'text/plain', buffer: Buffer.from(good) } } });
+    assert.equal(r.status(), 403);
+    assert.match(await r.text(), /Not allowed/);
   });
 });

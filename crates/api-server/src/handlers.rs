@@ -185,6 +185,13 @@ pub(crate) struct PublishQuery {
     reason: Option<String>,
 }
 
+impl PublishQuery {
+    /// A publication from the dashboard's form.
+    pub(crate) fn new(reason: Option<String>) -> Self {
+        PublishQuery { reason }
+    }
+}
+
 /// `PUT /api/v1/policy?reason=...`: the body is the policy TOML, as before; the reason is a
 /// query parameter so that the body stays the file itself (issue 14, item 1).
 ///

@@ -134,6 +134,41 @@ impl AppState {
     }
 }
 
+/// What publishing a policy from the page did.
+#[derive(Debug)]
+pub struct Published {
+    /// 200 published (or unchanged), 202 pending a second person's approval.
+    pub status: axum::http::StatusCode,
+    /// The API's answer (`version`, `status`, `text`, `proposal` ...).
+    pub body: serde_json::Value,
+}
+
+impl AppState {
+    /// `PUT /api/v1/policy?reason=` with the same checks (version order, limits, weakening
+    /// becomes a proposal). The caller must hold the approver role.
+    pub async fn publish_policy(
+        &self,
+        p: ApiPrincipal,
+        source: String,
+        reason: Option<String>,
+    ) -> Result<Published, ApiError> {
+        let q = handlers::PublishQuery::new(reason);
+        let r = handlers::put_policy(
+            State(self.clone()),
+            Extension(p),
+            Ok(axum::extract::Query(q)),
+            source,
+        )
+        .await?;
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 16 * 1024 * 1024)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let body = serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(Published { status, body })
+    }
+}
+
 impl ActivePolicy {
     /// The parsed policy of this version.
     pub fn policy(&self) -> &app_policy::Policy {

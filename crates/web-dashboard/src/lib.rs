@@ -15,6 +15,7 @@
 
 pub mod i18n;
 mod pages;
+mod policy;
 pub mod svg;
 pub mod text;
 
@@ -61,6 +62,9 @@ pub fn router(state: AppState) -> Router {
             "/exceptions/{id}/{decision}",
             axum::routing::post(pages::decide_exception),
         )
+        .route("/policy", get(policy::policy).post(policy::publish))
+        .route("/policy/versions/{version}", get(policy::version))
+        .route("/policy/diff", get(policy::diff))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/lang/{lang}", get(switch_lang))
