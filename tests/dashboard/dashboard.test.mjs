@@ -321,4 +321,23 @@ grace_days = 14
     assert.equal(r.status(), 403);
     assert.match(await r.text(), /Not allowed/);
   });
+
+  test('activity: filters in the URL, and the CSV holds the rows on screen', async () => {
+    const page = await signedIn('viewer');
+    await page.goto(`${server.base}/activity`);
+    await axe(page, 'activity (en)');
+    await page.fill('#a-kind', 'exception.');
+    await page.fill('#a-from', day(-1));
+    await Promise.all([page.waitForURL(/kind=exception\./), page.click('form.filters button')]);
+    const kinds = await page.$$eval('#activity-table tbody td:nth-child(4)', (tds) => tds.map((t) => t.textContent.trim()));
+    assert.ok(kinds.length >= 5, `exception events: ${kinds}`);
+    for (const k of kinds) assert.match(k, /^exception\./);
+    const seqs = await page.$$eval('#activity-table tbody th', (ths) => ths.map((t) => t.textContent.trim()));
+    const csv = await (await page.request.get(server.base + (await page.getAttribute('a[href^="/activity.csv"]', 'href')))).text();
+    const rows = parseCsv(csv).filter((r) => !r[0].startsWith('#')).slice(1);
+    assert.deepEqual(rows.map((r) => r[0]), seqs);
+    await shot(page, 'activity');
+    await page.goto(`${server.base}/activity?from=yesterday`);
+    assert.equal(await page.locator('.error').count(), 1);
+  });
 });

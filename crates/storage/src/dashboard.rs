@@ -134,3 +134,91 @@ impl Store {
             .collect()
     }
 }
+
+/// Filters of the activity screen (all optional; empty strings are ignored).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Exactly this actor (account, token or device id).
+    pub actor: Option<String>,
+    /// This kind (`exception.approved`), or every kind under a prefix ending in `.`
+    /// (`exception.`).
+    pub kind: Option<String>,
+    /// Exactly this object (the event's subject).
+    pub object: Option<String>,
+    /// At or after this instant, Unix ms.
+    pub from_ms: Option<i64>,
+    /// Before this instant, Unix ms.
+    pub to_ms: Option<i64>,
+    /// Only events older than this sequence number (the keyset page).
+    pub before_seq: Option<i64>,
+    /// Page size (1 to 10,000).
+    pub limit: i64,
+}
+
+impl Store {
+    /// Events matching `f`, newest first.
+    pub async fn events_filtered(&self, f: &EventFilter) -> Result<Vec<crate::Event>> {
+        let mut sql =
+            String::from("SELECT seq, at, actor, action, subject, body FROM events WHERE seq < $1");
+        let mut texts: Vec<String> = Vec::new();
+        let mut n = 1;
+        let mut cond = |sql: &mut String, c: &str| {
+            n += 1;
+            sql.push_str(&format!(" AND {c} ${n}"));
+        };
+        if let Some(a) = f.actor.as_deref().filter(|s| !s.is_empty()) {
+            cond(&mut sql, "actor =");
+            texts.push(a.to_string());
+        }
+        if let Some(k) = f.kind.as_deref().filter(|s| !s.is_empty()) {
+            if let Some(prefix) = k.strip_suffix('.') {
+                // A prefix: kinds from "prefix." up to "prefix/" ('/' sorts after '.').
+                cond(&mut sql, "action >=");
+                texts.push(format!("{prefix}."));
+                cond(&mut sql, "action <");
+                texts.push(format!("{prefix}/"));
+            } else {
+                cond(&mut sql, "action =");
+                texts.push(k.to_string());
+            }
+        }
+        if let Some(o) = f.object.as_deref().filter(|s| !s.is_empty()) {
+            cond(&mut sql, "subject =");
+            texts.push(o.to_string());
+        }
+        let mut nums: Vec<i64> = Vec::new();
+        for (c, v) in [("at >=", f.from_ms), ("at <", f.to_ms)] {
+            if let Some(v) = v {
+                n += 1;
+                sql.push_str(&format!(" AND {c} ${n}"));
+                nums.push(v);
+            }
+        }
+        sql.push_str(&format!(
+            " ORDER BY seq DESC LIMIT {}",
+            f.limit.clamp(1, 10_000)
+        ));
+        let mut q = sqlx::query(&sql).bind(f.before_seq.unwrap_or(i64::MAX));
+        for t in texts {
+            q = q.bind(t);
+        }
+        for v in nums {
+            q = q.bind(v);
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                Ok(crate::Event {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    subject: r.try_get("subject")?,
+                    body: serde_json::from_str(&body)
+                        .map_err(|e| crate::StorageError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+}

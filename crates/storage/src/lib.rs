@@ -44,7 +44,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
-pub use dashboard::{DeviceBucket, Freshness, RuleWorst};
+pub use dashboard::{DeviceBucket, EventFilter, Freshness, RuleWorst};
 pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,

@@ -41,6 +41,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "enroll_idempotency",
         include_str!("../migrations/sqlite/0009_enroll_idempotency.sql"),
     ),
+    (
+        10,
+        "dashboard_activity",
+        include_str!("../migrations/sqlite/0010_dashboard_activity.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -77,6 +82,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "enroll_idempotency",
         include_str!("../migrations/postgres/0009_enroll_idempotency.sql"),
+    ),
+    (
+        10,
+        "dashboard_activity",
+        include_str!("../migrations/postgres/0010_dashboard_activity.sql"),
     ),
 ];
 

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod activity;
 pub mod i18n;
 mod pages;
 mod policy;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/policy", get(policy::policy).post(policy::publish))
         .route("/policy/versions/{version}", get(policy::version))
         .route("/policy/diff", get(policy::diff))
+        .route("/activity", get(activity::activity))
+        .route("/activity.csv", get(activity::activity_csv))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/lang/{lang}", get(switch_lang))
