@@ -340,4 +340,36 @@ grace_days = 14
     await page.goto(`${server.base}/activity?from=yesterday`);
     assert.equal(await page.locator('.error').count(), 1);
   });
+
+  test('administration: admins only; the stale window changes the overview; the secret rotates', async () => {
+    const analyst = await signedIn('analyst');
+    assert.equal(await analyst.locator('a[href="/admin"]').count(), 0);
+    const r = await analyst.goto(`${server.base}/admin`);
+    assert.equal(r.status(), 403);
+    const admin = await signedIn('admin');
+    await admin.goto(`${server.base}/admin`);
+    await axe(admin, 'administration (en)');
+    assert.equal(await admin.locator('#users-table tbody tr').count(), 4);
+    await shot(admin, 'admin');
+    const stale = async () => {
+      await admin.goto(`${server.base}/`);
+      return Number((await admin.locator('.card', { hasText: 'WeChat' }).locator('.count.stale dd').textContent()).replace(/\D/g, ''));
+    };
+    assert.equal(await stale(), 2);
+    await admin.goto(`${server.base}/admin`);
+    await admin.fill('#stale-minutes', String(30 * 24 * 60));
+    await Promise.all([admin.waitForURL(/done=stale/), admin.click('form[action="/admin/stale-window"] button')]);
+    assert.equal(await stale(), 0, 'a 30-day window: the devices silent for 10 days are not stale');
+    await admin.goto(`${server.base}/admin`);
+    await admin.fill('#stale-minutes', 'soon');
+    await admin.click('form[action="/admin/stale-window"] button');
+    await admin.waitForSelector('#admin-error');
+    await admin.fill('#stale-minutes', '45');
+    await Promise.all([admin.waitForURL(/done=stale/), admin.click('form[action="/admin/stale-window"] button')]);
+    assert.equal(await stale(), 2);
+    await admin.goto(`${server.base}/admin`);
+    await admin.click('form[action="/admin/enroll-secret/rotate"] button');
+    assert.match(await admin.locator('#new-secret').textContent(), /[0-9a-f]{64}/);
+    await axe(admin, 'administration after rotation (en)');
+  });
 });

@@ -169,6 +169,79 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// `POST /api/v1/users/{id}/role` (admin; not one's own role).
+    pub async fn set_user_role(
+        &self,
+        parts: &Parts,
+        p: ApiPrincipal,
+        id: &str,
+        role: storage::Role,
+    ) -> Result<(), ApiError> {
+        let src = Source::from_parts(&parts.headers, &parts.extensions);
+        let body = crate::accounts::RoleBody::new(role);
+        let _done = crate::accounts::set_role(
+            State(self.clone()),
+            Extension(p),
+            src,
+            axum::extract::Path(id.to_string()),
+            Ok(Json(body)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/tokens/{id}/revoke` (admin).
+    pub async fn revoke_token(
+        &self,
+        parts: &Parts,
+        p: ApiPrincipal,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let src = Source::from_parts(&parts.headers, &parts.extensions);
+        let _done = crate::accounts::revoke_token(
+            State(self.clone()),
+            Extension(p),
+            src,
+            axum::extract::Path(id.to_string()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/enroll-secrets/rotate` with no groups (admin): the new secret, shown once.
+    pub async fn rotate_enroll_secret(&self, p: ApiPrincipal) -> Result<String, ApiError> {
+        let Json(v) = handlers::rotate_enroll_secret(
+            State(self.clone()),
+            Extension(p),
+            Ok(Json(handlers::RotateRequest::default())),
+        )
+        .await?;
+        Ok(v["enroll_secret"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Stores a dashboard setting and records who changed it, from where, in an event.
+    pub async fn set_setting(
+        &self,
+        parts: &Parts,
+        p: &ApiPrincipal,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        let src = Source::from_parts(&parts.headers, &parts.extensions);
+        self.store.set_meta(key, value).await?;
+        self.store
+            .record_security_event(
+                "settings.changed",
+                key,
+                serde_json::json!({ "key": key, "value": value }),
+                &src.audit(&p.id),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 impl ActivePolicy {
     /// The parsed policy of this version.
     pub fn policy(&self) -> &app_policy::Policy {

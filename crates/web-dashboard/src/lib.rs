@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod activity;
+mod admin;
 pub mod i18n;
 mod pages;
 mod policy;
@@ -68,6 +69,20 @@ pub fn router(state: AppState) -> Router {
         .route("/policy/diff", get(policy::diff))
         .route("/activity", get(activity::activity))
         .route("/activity.csv", get(activity::activity_csv))
+        .route("/admin", get(admin::admin))
+        .route(
+            "/admin/users/{id}/role",
+            axum::routing::post(admin::set_role),
+        )
+        .route(
+            "/admin/tokens/{id}/revoke",
+            axum::routing::post(admin::revoke_token),
+        )
+        .route(
+            "/admin/enroll-secret/rotate",
+            axum::routing::post(admin::rotate),
+        )
+        .route("/admin/stale-window", axum::routing::post(admin::set_stale))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/lang/{lang}", get(switch_lang))
@@ -134,6 +149,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the signed-in person is an admin (the Administration link).
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role >= Role::Admin)
+    }
+
     fn new(parts: &Parts, user: Option<ApiPrincipal>) -> Ctx {
         let tr = Tr {
             lang: Lang::of(&parts.headers),

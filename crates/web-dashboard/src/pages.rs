@@ -27,7 +27,7 @@ pub(crate) const STALE_WINDOW_KEY: &str = "dashboard.stale_window_s";
 type PageResult = Result<Response, PageError>;
 
 /// The stale window, seconds.
-async fn stale_window_s(state: &AppState) -> i64 {
+pub(crate) async fn stale_window_s(state: &AppState) -> i64 {
     let default = i64::try_from(state.checkin_interval_s().saturating_mul(3)).unwrap_or(i64::MAX);
     match state.store().meta(STALE_WINDOW_KEY).await {
         Ok(Some(v)) => v.parse().ok().filter(|s: &i64| *s > 0).unwrap_or(default),
