@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
-import { Server, CHROMIUM, PASSWORD, USERS, HOSTILE_NAME, day, policyToml } from './harness.mjs';
+import { Server, CHROMIUM, PASSWORD, USERS, HOSTILE_NAME, day, policyToml, fixtureApk } from './harness.mjs';
 
 const SHOTS = resolve(import.meta.dirname, '..', '..', 'docs', 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -371,5 +371,26 @@ grace_days = 14
     await admin.click('form[action="/admin/enroll-secret/rotate"] button');
     assert.match(await admin.locator('#new-secret').textContent(), /[0-9a-f]{64}/);
     await axe(admin, 'administration after rotation (en)');
+  });
+
+  test('assessments: upload an APK and open its report', async () => {
+    const page = await signedIn('analyst');
+    await page.goto(`${server.base}/assessments`);
+    await axe(page, 'assessments (en)');
+    // Not an APK: refused with the analyser's reason, on the page.
+    await page.setInputFiles('#apk-file', { name: 'notes.apk', mimeType: 'application/vnd.android.package-archive', buffer: Buffer.from('not a zip') });
+    await page.click('section button[type=submit]');
+    await page.waitForSelector('#upload-error');
+    await page.setInputFiles('#apk-file', fixtureApk());
+    await Promise.all([page.waitForURL(/\/assessments\/asm_/), page.click('section button[type=submit]')]);
+    assert.ok((await page.locator('#verdict').textContent()).trim().length > 0);
+    assert.ok(await page.locator('h1').textContent());
+    await axe(page, 'assessment report (en)');
+    await shot(page, 'assessment');
+    await page.goto(`${server.base}/assessments`);
+    assert.equal(await page.locator('#assessments-table tbody tr').count(), 1);
+    await shot(page, 'assessments');
+    await page.goto(`${server.base}/assessments/asm_nope`);
+    assert.equal(await page.locator('h1').textContent(), 'Page not found');
   });
 });

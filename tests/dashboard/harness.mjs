@@ -3,13 +3,23 @@
 // exceptions, a hostile device name, and four people (admin, approver, analyst, viewer).
 // Nothing is downloaded: the binary is the one cargo built, the browser Debian's chromium.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
 export const BIN = process.env.INTERDICT_BIN
   || join(process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target'), 'debug', 'interdict');
+/** An APK built by the apk-fixtures crate (cargo test builds them under the target directory). */
+export function fixtureApk() {
+  const dir = join(process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target'), 'apk-fixtures');
+  let names = [];
+  try { names = readdirSync(dir).filter((n) => n.endsWith('.apk')); } catch { /* none */ }
+  const pick = names.find((n) => n.startsWith('risk_capabilities-')) || names.find((n) => n.startsWith('risk_')) || names[0];
+  if (!pick) throw new Error(`no APK fixture in ${dir}: run cargo test first (it builds them)`);
+  return join(dir, pick);
+}
+
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const PASSWORD = 'violet-otter-lantern-42';
 export const USERS = {

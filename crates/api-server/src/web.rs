@@ -42,6 +42,16 @@ impl AppState {
         &self.config.time_zone
     }
 
+    /// Largest APK accepted, bytes (the dashboard's upload route takes the same limit).
+    pub fn max_upload_bytes(&self) -> usize {
+        self.config.max_upload_bytes.max(self.config.max_body_bytes)
+    }
+
+    /// Largest policy file accepted, bytes.
+    pub fn max_policy_bytes(&self) -> usize {
+        self.config.max_policy_bytes.max(self.config.max_body_bytes)
+    }
+
     /// Seconds between a device's check-ins.
     pub fn checkin_interval_s(&self) -> u64 {
         self.config.next_checkin_s
@@ -239,6 +249,32 @@ impl AppState {
             )
             .await?;
         Ok(())
+    }
+}
+
+impl AppState {
+    /// `POST /api/v1/assessments` with the same analysis and storage: the stored summary, or
+    /// the refusal's status and message.
+    pub async fn upload_assessment(
+        &self,
+        p: ApiPrincipal,
+        apk: axum::body::Bytes,
+    ) -> Result<serde_json::Value, (axum::http::StatusCode, String)> {
+        use axum::response::IntoResponse;
+        match crate::assessments::upload(
+            State(self.clone()),
+            Extension(p),
+            crate::assessments::ApkContentType,
+            Ok(apk),
+        )
+        .await
+        {
+            Ok((_, Json(v))) => Ok(v),
+            Err(e) => {
+                let message = e.to_string();
+                Err((e.into_response().status(), message))
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod activity;
 mod admin;
+mod assessments;
 pub mod i18n;
 mod pages;
 mod policy;
@@ -64,7 +65,14 @@ pub fn router(state: AppState) -> Router {
             "/exceptions/{id}/{decision}",
             axum::routing::post(pages::decide_exception),
         )
-        .route("/policy", get(policy::policy).post(policy::publish))
+        .route(
+            "/policy",
+            get(policy::policy)
+                .post(policy::publish)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.max_policy_bytes() + 64 * 1024,
+                )),
+        )
         .route("/policy/versions/{version}", get(policy::version))
         .route("/policy/diff", get(policy::diff))
         .route("/activity", get(activity::activity))
@@ -83,6 +91,17 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(admin::rotate),
         )
         .route("/admin/stale-window", axum::routing::post(admin::set_stale))
+        .route(
+            "/assessments",
+            get(assessments::list).post(assessments::upload).layer(
+                axum::extract::DefaultBodyLimit::max(state.max_upload_bytes() + 64 * 1024),
+            ),
+        )
+        .route("/assessments/{id}", get(assessments::report))
+        .route(
+            "/assessments/{id}/report.json",
+            get(assessments::report_json),
+        )
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/lang/{lang}", get(switch_lang))
