@@ -14,8 +14,10 @@ import { Server, USERS, PASSWORD, policyToml } from './harness.mjs';
 const devices = Number(process.argv[2] || 100_000);
 const fetches = Number(process.argv[3] || 100);
 const root = resolve(import.meta.dirname, '..', '..');
+// Set before the server starts: the harness reads it when it runs the binary.
 process.env.INTERDICT_BIN ||= join(process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target'), 'release', 'interdict');
 
+console.log(`binary: ${process.env.INTERDICT_BIN}`);
 const s = await new Server().start();
 try {
   await s.api('PUT', '/api/v1/policy', { token: s.adminToken, raw: policyToml(1) });
@@ -84,6 +86,10 @@ ANALYZE;
   console.log(`| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|`);
   for (const r of rows) console.log(`| \`${r.page}\` | ${r.p50_ms} | ${r.p95_ms} | ${r.max_ms} |`);
   console.log(`\n${devices} devices, ${fetches} sequential fetches per page, ${execFileSync('nproc').toString().trim()} cores`);
+  if (process.env.BENCH_HOLD) {
+    console.log(`holding ${s.base} (cookie ${cookie}) for ${process.env.BENCH_HOLD} s`);
+    await new Promise((r) => setTimeout(r, 1000 * Number(process.env.BENCH_HOLD)));
+  }
 } finally {
   await s.stop();
 }

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
-export const BIN = process.env.INTERDICT_BIN
+/** The `interdict` binary: $INTERDICT_BIN, else the debug build under the target directory. */
+export const bin = () => process.env.INTERDICT_BIN
   || join(process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target'), 'debug', 'interdict');
 /** An APK built by the apk-fixtures crate (cargo test builds them under the target directory). */
 export function fixtureApk() {
@@ -76,17 +77,17 @@ export class Server {
   async start() {
     this.dir = mkdtempSync(join(tmpdir(), 'interdict-dash-'));
     this.data = join(this.dir, 'data');
-    const init = JSON.parse(execFileSync(BIN, ['init', '--data-dir', this.data, '--json'], { encoding: 'utf8' }));
+    const init = JSON.parse(execFileSync(bin(), ['init', '--data-dir', this.data, '--json'], { encoding: 'utf8' }));
     this.adminToken = init.admin_token;
     this.enrollSecret = init.enroll_secret;
     this.userIds = {};
     for (const [role, email] of Object.entries(USERS)) {
-      const out = execFileSync(BIN, ['user', 'add', '--data-dir', this.data, '--email', email,
+      const out = execFileSync(bin(), ['user', 'add', '--data-dir', this.data, '--email', email,
         '--name', `${role[0].toUpperCase()}${role.slice(1)} Person`, '--role', role, '--password-stdin'],
       { input: `${PASSWORD}\n`, encoding: 'utf8' });
       this.userIds[role] = out.match(/usr_[0-9a-f]+/)[0];
     }
-    this.proc = spawn(BIN, ['serve', '--data-dir', this.data, '--listen', '127.0.0.1:0',
+    this.proc = spawn(bin(), ['serve', '--data-dir', this.data, '--listen', '127.0.0.1:0',
       '--enroll-rate-limit', '0', '--rate-limit', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.log = '';
     this.proc.stderr.on('data', (d) => { this.log += d; });
@@ -128,7 +129,7 @@ export class Server {
 
   /** A token of `role` owned by that person (so two-person rules see two people). */
   tokenFor(role) {
-    const out = execFileSync(BIN, ['token', 'create', '--data-dir', this.data, '--role', role,
+    const out = execFileSync(bin(), ['token', 'create', '--data-dir', this.data, '--role', role,
       '--name', `seed-${role}`, '--user', this.userIds[role], '--json'], { encoding: 'utf8' });
     return JSON.parse(out).token;
   }

@@ -72,27 +72,42 @@ impl Store {
     /// before `stale_before` is stale). The groups are few, so a rule's scope is applied to
     /// the buckets, not to each device.
     pub async fn device_buckets(&self, stale_before: i64) -> Result<Vec<DeviceBucket>> {
-        let sql = format!(
-            "SELECT d.platform, d.ownership, d.groups_json, {} AS fresh, COUNT(*) AS n \
-             FROM devices d WHERE d.revoked_at IS NULL \
-             GROUP BY d.platform, d.ownership, d.groups_json, fresh",
-            freshness_sql(1)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(stale_before)
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeviceBucket {
-                    platform: r.try_get("platform")?,
-                    ownership: r.try_get("ownership")?,
-                    groups: groups_of(r)?,
-                    freshness: Freshness::from_str(&r.try_get::<String, _>("fresh")?),
-                    devices: r.try_get("n")?,
-                })
-            })
-            .collect()
+        // One pass over the partial index `devices_scope` (migration 0010), grouped in its
+        // order; freshness is summed per group rather than grouped on.
+        let rows = sqlx::query(
+            "SELECT platform, ownership, groups_json, \
+             CAST(SUM(CASE WHEN last_seen IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS never, \
+             CAST(SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) AS BIGINT) AS stale, \
+             COUNT(*) AS n FROM devices WHERE revoked_at IS NULL \
+             GROUP BY platform, ownership, groups_json",
+        )
+        .bind(stale_before)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len() * 3);
+        for r in &rows {
+            let (never, stale, n): (i64, i64, i64) =
+                (r.try_get("never")?, r.try_get("stale")?, r.try_get("n")?);
+            let platform: String = r.try_get("platform")?;
+            let ownership: String = r.try_get("ownership")?;
+            let groups = groups_of(r)?;
+            for (freshness, devices) in [
+                (Freshness::Never, never),
+                (Freshness::Stale, stale),
+                (Freshness::Fresh, n - never - stale),
+            ] {
+                if devices > 0 {
+                    out.push(DeviceBucket {
+                        platform: platform.clone(),
+                        ownership: ownership.clone(),
+                        groups: groups.clone(),
+                        freshness,
+                        devices,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// For every rule with an open finding on an active device: devices per worst status and
@@ -100,9 +115,9 @@ impl Store {
     pub async fn rule_worst(&self, today: &str, stale_before: i64) -> Result<Vec<RuleWorst>> {
         let sql = format!(
             "SELECT rule, worst, fresh, COUNT(*) AS n FROM (\
-               SELECT f.rule, f.device_id, {fresh} AS fresh, MAX(CASE {eff} \
+               SELECT f.rule, f.device_id, {fresh} AS fresh, CAST(MAX(CASE {eff} \
                  WHEN 'violation' THEN 4 WHEN 'in_grace' THEN 3 WHEN 'excepted' THEN 2 \
-                 ELSE 1 END) AS worst \
+                 ELSE 1 END) AS BIGINT) AS worst \
                FROM findings f JOIN devices d ON d.id = f.device_id \
                WHERE f.resolved_at IS NULL AND d.revoked_at IS NULL \
                GROUP BY f.rule, f.device_id, d.last_seen) AS s \

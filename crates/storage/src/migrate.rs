@@ -43,8 +43,8 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (
         10,
-        "dashboard_activity",
-        include_str!("../migrations/sqlite/0010_dashboard_activity.sql"),
+        "dashboard",
+        include_str!("../migrations/sqlite/0010_dashboard.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -85,8 +85,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
     (
         10,
-        "dashboard_activity",
-        include_str!("../migrations/postgres/0010_dashboard_activity.sql"),
+        "dashboard",
+        include_str!("../migrations/postgres/0010_dashboard.sql"),
     ),
 ];
 
