@@ -79,8 +79,19 @@ echo "==> cargo test"
 # The single sign-on tests run a real OpenID Provider (oidc-provider, pinned by the lock file).
 echo "==> npm ci (tests/oidc)"
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+echo "==> npm ci (tests/dashboard)"
+(cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error)
 start_postgres
 cargo test --workspace --locked
+
+# The web dashboard in a real browser (issue 16): Debian's chromium, headless, driven by
+# playwright-core against the `interdict` that cargo test built, with axe-core WCAG 2.1 AA
+# scans in English and French; screenshots go to docs/screenshots/. A failure fails CI.
+echo "==> browser tests (tests/dashboard)"
+cargo build --locked -p interdict-cli
+TARGET="${CARGO_TARGET_DIR:-target}"
+case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
+(cd tests/dashboard && INTERDICT_BIN="$TARGET/debug/interdict" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1)
 
 # Fuzzing (issue 12): every libFuzzer target for 60 s, two at a time; a finding fails CI (docs/fuzzing.md).
 if [ "${INTERDICT_SKIP_FUZZ:-0}" != 1 ]; then

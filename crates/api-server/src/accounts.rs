@@ -108,6 +108,13 @@ pub(crate) struct RoleBody {
     role: Role,
 }
 
+impl RoleBody {
+    /// A role change from the dashboard's form.
+    pub(crate) fn new(role: Role) -> Self {
+        RoleBody { role }
+    }
+}
+
 pub(crate) async fn set_role(
     State(state): State<AppState>,
     Extension(p): Extension<ApiPrincipal>,

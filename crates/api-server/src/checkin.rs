@@ -59,6 +59,11 @@ impl ActivePolicy {
             .collect()
     }
 
+    /// The parsed policy.
+    pub(crate) fn parsed(&self) -> &Policy {
+        self.compiled.borrow_owner()
+    }
+
     /// The rule ids of this version, in policy order.
     pub(crate) fn rule_ids(&self) -> Vec<&str> {
         self.compiled

@@ -182,6 +182,13 @@ pub(crate) struct PublishQuery {
     reason: Option<String>,
 }
 
+impl PublishQuery {
+    /// A publication from the dashboard's form.
+    pub(crate) fn new(reason: Option<String>) -> Self {
+        PublishQuery { reason }
+    }
+}
+
 /// `PUT /api/v1/policy?reason=...`: the body is the policy TOML, as before; the reason is a
 /// query parameter so that the body stays the file itself (issue 14, item 1).
 ///
@@ -584,7 +591,13 @@ pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|e| ApiError::Invalid(format!("body: {e}")))
 }
 
-async fn decide(state: &AppState, p: &ApiPrincipal, id: &str, to: &str, bytes: &[u8]) -> ApiResult {
+pub(crate) async fn decide(
+    state: &AppState,
+    p: &ApiPrincipal,
+    id: &str,
+    to: &str,
+    bytes: &[u8],
+) -> ApiResult {
     let b: DecisionBody = optional_body(bytes)?;
     if let Some(c) = &b.comment {
         crate::fields::text("comment", c, crate::fields::MAX_JUSTIFICATION)?;

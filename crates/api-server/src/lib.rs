@@ -29,6 +29,7 @@ mod policy_job;
 mod report;
 mod request_id;
 mod session;
+pub mod web;
 mod writer;
 
 use std::net::SocketAddr;
@@ -141,6 +142,8 @@ pub struct Config {
     /// Most connections open at once; a connection accepted beyond it is closed at once,
     /// before any byte is read.
     pub max_connections: u32,
+    /// The web dashboard's pages, merged under `/` beside the API (none: API only).
+    pub pages: Option<web::PagesFn>,
 }
 
 impl Default for Config {
@@ -167,6 +170,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            pages: None,
         }
     }
 }
@@ -652,8 +656,12 @@ pub fn router(state: AppState) -> Router {
         app = app.route(info.path, layered);
     }
     let timeout = state.config.request_timeout;
-    app.with_state(state)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+    let pages = state.config.pages.map(|f| f(state.clone()));
+    let mut app = app.with_state(state);
+    if let Some(pages) = pages {
+        app = app.merge(pages);
+    }
+    app.layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             max_upload.max(max_policy),
         ))

@@ -302,6 +302,17 @@ pub(crate) struct SignInBody {
     next: Option<String>,
 }
 
+impl SignInBody {
+    /// A sign-in from the dashboard's form.
+    pub(crate) fn new(email: &str, password: &str) -> Self {
+        SignInBody {
+            email: email.to_string(),
+            password: password.to_string(),
+            next: None,
+        }
+    }
+}
+
 pub(crate) fn too_many(retry_after: u64) -> Response {
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,

@@ -235,6 +235,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_exception_days: args.max_exception_days,
             sso,
             ledger,
+            pages: Some(web_dashboard::router),
             ..api_server::Config::default()
         };
         let server =

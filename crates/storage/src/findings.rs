@@ -353,7 +353,26 @@ impl Store {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Vec<Exposure>> {
+        self.exposures_with_status(scope, today, None, after, limit)
+            .await
+    }
+
+    /// [`Store::exposures`] keeping only the rows whose status now is `status` (the
+    /// dashboard's filtered, paged exposure list).
+    pub async fn exposures_with_status(
+        &self,
+        scope: ExposureScope<'_>,
+        today: &str,
+        status: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Exposure>> {
         let (ad, aa) = after.unwrap_or(("", ""));
+        let status_cond = if status.is_some() {
+            format!(" AND {EFFECTIVE_STATUS} = $6")
+        } else {
+            String::new()
+        };
         let (column, value) = match scope {
             ExposureScope::Rule(r) => ("f.rule", r),
             ExposureScope::Device(d) => ("f.device_id", d),
@@ -364,17 +383,19 @@ impl Store {
              FROM findings f JOIN devices d ON d.id = f.device_id \
              LEFT JOIN installs i ON i.device_id = f.device_id AND i.app_id = f.app_id \
              WHERE {column} = $2 AND f.resolved_at IS NULL \
-             AND (f.device_id, f.app_id) > ($3, $4) \
+             AND (f.device_id, f.app_id) > ($3, $4){status_cond} \
              ORDER BY f.device_id, f.app_id, f.rule LIMIT $5"
         );
-        let rows = sqlx::query(&sql)
+        let mut q = sqlx::query(&sql)
             .bind(today)
             .bind(value)
             .bind(ad)
             .bind(aa)
-            .bind(limit.clamp(1, 1_000_000))
-            .fetch_all(&self.read)
-            .await?;
+            .bind(limit.clamp(1, 1_000_000));
+        if let Some(st) = status {
+            q = q.bind(st);
+        }
+        let rows = q.fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| {
                 Ok(Exposure {

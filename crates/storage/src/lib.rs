@@ -18,6 +18,7 @@
 
 mod assessments;
 mod canonical;
+mod dashboard;
 mod days;
 mod findings;
 mod intel;
@@ -45,6 +46,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
+pub use dashboard::{DeviceBucket, EventFilter, Freshness, RuleWorst};
 pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
@@ -318,6 +320,18 @@ pub struct DeviceFilter {
     pub limit: Option<i64>,
     /// Return devices whose id sorts after this.
     pub after: Option<String>,
+    /// Only this ownership (dashboard filter; not an API parameter).
+    #[serde(skip)]
+    pub ownership: Option<String>,
+    /// Only devices with this freshness, against `stale_before` (dashboard filter).
+    #[serde(skip)]
+    pub freshness: Option<Freshness>,
+    /// A check-in before this (Unix ms) is stale (dashboard filter).
+    #[serde(skip)]
+    pub stale_before: i64,
+    /// Only devices whose name or id contains this (dashboard filter).
+    #[serde(skip)]
+    pub search: Option<String>,
 }
 
 /// A device in a listing.
@@ -1081,6 +1095,22 @@ impl Store {
         }
         if let Some(p) = &f.platform {
             add("platform =", json!(p), &mut sql);
+        }
+        if let Some(o) = &f.ownership {
+            add("ownership =", json!(o), &mut sql);
+        }
+        match f.freshness {
+            None => {}
+            Some(Freshness::Never) => sql.push_str(" AND last_seen IS NULL"),
+            Some(Freshness::Stale) => add("last_seen <", json!(f.stale_before), &mut sql),
+            Some(Freshness::Fresh) => add("last_seen >=", json!(f.stale_before), &mut sql),
+        }
+        if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
+            n += 1;
+            sql.push_str(&format!(
+                " AND (name LIKE ${n} ESCAPE '\\' OR id LIKE ${n} ESCAPE '\\')"
+            ));
+            binds.push(json!(format!("%{}%", like_literal(q))));
         }
         if let Some(g) = &f.group {
             // groups_json is a canonical JSON array of strings: match the quoted element,

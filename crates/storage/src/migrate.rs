@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_enroll_idempotency.sql"),
     ),
     (
+        10,
+        "dashboard",
+        include_str!("../migrations/sqlite/0010_dashboard.sql"),
+    ),
+    (
         12,
         "scope_reviews",
         include_str!("../migrations/sqlite/0012_scope_reviews.sql"),
@@ -82,6 +87,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "enroll_idempotency",
         include_str!("../migrations/postgres/0009_enroll_idempotency.sql"),
+    ),
+    (
+        10,
+        "dashboard",
+        include_str!("../migrations/postgres/0010_dashboard.sql"),
     ),
     (
         12,
