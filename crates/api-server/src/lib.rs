@@ -23,6 +23,7 @@ mod fields;
 mod follow;
 mod handlers;
 mod intel;
+pub mod mdm_sync;
 pub mod oidc;
 mod policy_job;
 mod report;
@@ -44,7 +45,8 @@ use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
 pub use audit::LedgerConfig;
-pub use checkin::{inventory_hash, ActivePolicy};
+pub use checkin::{inventory_hash, load_active, ActivePolicy};
+pub use connectors::ConnectorConfig;
 pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
@@ -133,6 +135,8 @@ pub struct Config {
     /// Most connections open at once; a connection accepted beyond it is closed at once,
     /// before any byte is read.
     pub max_connections: u32,
+    /// Connectors to MDMs (`[[connector]]` in server.toml), each synced on its schedule.
+    pub connectors: Vec<ConnectorConfig>,
 }
 
 impl Default for Config {
@@ -157,6 +161,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            connectors: Vec::new(),
         }
     }
 }
@@ -240,6 +245,12 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/export/network/{format}",
             Access::Role(Viewer),
             get(intel::export),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/connectors",
+            Access::Role(Viewer),
+            get(h::connectors),
         ),
         r(Method::GET, "/healthz", Public, get(h::healthz)),
         r(Method::GET, "/api/v1/noop", Public, get(h::noop)),
@@ -693,6 +704,17 @@ impl Server {
             .ledger
             .clone()
             .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
+        let connector_tasks: Vec<_> = state
+            .config
+            .connectors
+            .iter()
+            .map(|c| {
+                tokio::spawn(mdm_sync::scheduler(
+                    state.store.clone(),
+                    Arc::new(c.clone()),
+                ))
+            })
+            .collect();
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let limits = conn::Limits::from(&*state.config);
         let app = router(state);
@@ -709,6 +731,10 @@ impl Server {
             follower.abort();
             let _ = follower.await;
             if let Some(c) = checkpointer {
+                c.abort();
+                let _ = c.await;
+            }
+            for c in connector_tasks {
                 c.abort();
                 let _ = c.await;
             }

@@ -18,6 +18,7 @@
 
 mod assessments;
 mod canonical;
+mod connectors;
 mod days;
 mod findings;
 mod intel;
@@ -43,6 +44,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
+pub use connectors::{ConnectorRow, MdmDevice};
 pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,

@@ -41,6 +41,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "enroll_idempotency",
         include_str!("../migrations/sqlite/0009_enroll_idempotency.sql"),
     ),
+    (
+        11,
+        "connectors",
+        include_str!("../migrations/sqlite/0011_connectors.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -77,6 +82,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "enroll_idempotency",
         include_str!("../migrations/postgres/0009_enroll_idempotency.sql"),
+    ),
+    (
+        11,
+        "connectors",
+        include_str!("../migrations/postgres/0011_connectors.sql"),
     ),
 ];
 
