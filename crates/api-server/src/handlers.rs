@@ -811,10 +811,15 @@ pub(crate) async fn connectors(
     for c in &state.config.connectors {
         match rows.iter().find(|r| r.name == c.name()) {
             Some(r) => out.push(serde_json::json!(r)),
-            None => out.push(serde_json::json!({"name": c.name(), "kind": c.kind(), "state": "never"})),
+            None => {
+                out.push(serde_json::json!({"name": c.name(), "kind": c.kind(), "state": "never"}))
+            }
         }
     }
-    for r in rows.iter().filter(|r| !state.config.connectors.iter().any(|c| c.name() == r.name)) {
+    for r in rows
+        .iter()
+        .filter(|r| !state.config.connectors.iter().any(|c| c.name() == r.name))
+    {
         let mut v = serde_json::json!(r);
         v["configured"] = serde_json::json!(false);
         out.push(v);

@@ -12,7 +12,7 @@ use connectors::amapi::{AmapiClient, PulledDevice, PushOutcome};
 use connectors::{ConnectorConfig, ItemError, PushMode};
 use serde::Serialize;
 use serde_json::json;
-use storage::{ActionResult, CheckinWrite, MdmDevice, NewDevice, StoredApp, Store};
+use storage::{ActionResult, CheckinWrite, MdmDevice, NewDevice, Store, StoredApp};
 
 use crate::checkin::{canonical_apps, evaluate, load_active, today, ActivePolicy};
 use crate::ApiError;
@@ -364,8 +364,17 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
         .clone()
         .or_else(|| report.push_error.clone().map(|e| format!("push: {e}")))
         .or_else(|| {
-            (report.item_error_count > 0)
-                .then(|| format!("{} items refused, first: {}", report.item_error_count, report.item_errors.first().map(|e| e.to_string()).unwrap_or_default()))
+            (report.item_error_count > 0).then(|| {
+                format!(
+                    "{} items refused, first: {}",
+                    report.item_error_count,
+                    report
+                        .item_errors
+                        .first()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                )
+            })
         });
     let value = serde_json::to_value(&report).unwrap_or_default();
     report.event_seq = store

@@ -12,8 +12,8 @@ use sqlx::Row;
 use std::collections::BTreeSet;
 
 use crate::{
-    append_event, canonical_json, groups_of, hash_secret, new_id, new_secret, DeviceAuth, NewDevice,
-    Result, Store, StorageError,
+    append_event, canonical_json, groups_of, hash_secret, new_id, new_secret, DeviceAuth,
+    NewDevice, Result, StorageError, Store,
 };
 
 /// One device as a connector pulled it.
