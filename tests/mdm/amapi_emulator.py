@@ -299,7 +299,20 @@ def make_handler(st: State):
                 return self.send_json(500, {"error": {"code": 500, "status": "INTERNAL", "message": "backend error"}})
             total = st.generate if st.generate else len(st.devices)
             if st.generate:
-                devs = [synth_device(st.enterprise, i, st.apps) for i in range(offset, min(offset + size, total))]
+                # The synthetic fleet is written from a template (checked against the discovery
+                # document at start-up), so the emulator is not the benchmark's bottleneck.
+                parts = [st.template[i % 10 == 0].replace("\x00ID\x00", f"{i:07d}")
+                         for i in range(offset, min(offset + size, total))]
+                body = '{"devices":[' + ",".join(parts) + "]"
+                if offset + size < total:
+                    body += f',"nextPageToken":"{offset + size}.{secrets.token_hex(6)}"'
+                body = (body + "}").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             else:
                 devs = st.devices[offset:offset + size]
             resp = {"devices": devs} if devs else {}
@@ -441,6 +454,11 @@ def main():
         if errs:
             print("synthetic device fails the discovery document:", errs, file=sys.stderr)
             sys.exit(2)
+    if st.generate:
+        def templ(i):
+            d = synth_device(st.enterprise, i, st.apps)
+            return json.dumps(d, separators=(",", ":")).replace(f"{i:07d}", "\x00ID\x00")
+        st.template = {False: templ(1), True: templ(0)}
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(st))
     srv.daemon_threads = True
     st.token_uri = f"http://127.0.0.1:{srv.server_address[1]}/token"
