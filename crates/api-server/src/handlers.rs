@@ -826,3 +826,18 @@ pub(crate) async fn connectors(
     }
     Ok(Json(serde_json::json!({ "connectors": out })))
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NotificationQuery {
+    status: Option<String>,
+}
+
+/// `GET /api/v1/notifications?status=pending|sent|failed`: the notification queue, newest
+/// first (at most 500), with attempts and the last error.
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = state.store.notifications(q.status.as_deref(), 500).await?;
+    Ok(Json(json!({ "notifications": list })))
+}

@@ -24,6 +24,7 @@ mod follow;
 mod handlers;
 mod intel;
 pub mod mdm_sync;
+pub mod notifier;
 pub mod oidc;
 mod policy_job;
 mod report;
@@ -47,6 +48,7 @@ pub use assessments::VERDICTS;
 pub use audit::LedgerConfig;
 pub use checkin::{inventory_hash, load_active, ActivePolicy};
 pub use connectors::ConnectorConfig;
+pub use notifier::NotificationsConfig;
 pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
@@ -137,6 +139,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Connectors to MDMs (`[[connector]]` in server.toml), each synced on its schedule.
     pub connectors: Vec<ConnectorConfig>,
+    /// Notifications (`[notifications]` in server.toml): e-mail and webhooks.
+    pub notifications: Option<NotificationsConfig>,
 }
 
 impl Default for Config {
@@ -162,6 +166,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             connectors: Vec::new(),
+            notifications: None,
         }
     }
 }
@@ -251,6 +256,12 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/connectors",
             Access::Role(Viewer),
             get(h::connectors),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/notifications",
+            Access::Role(Viewer),
+            get(h::notifications),
         ),
         r(Method::GET, "/healthz", Public, get(h::healthz)),
         r(Method::GET, "/api/v1/noop", Public, get(h::noop)),
@@ -715,6 +726,11 @@ impl Server {
                 ))
             })
             .collect();
+        let notifier_task = state
+            .config
+            .notifications
+            .clone()
+            .map(|cfg| tokio::spawn(notifier::task(state.store.clone(), cfg)));
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let limits = conn::Limits::from(&*state.config);
         let app = router(state);
@@ -733,6 +749,10 @@ impl Server {
             if let Some(c) = checkpointer {
                 c.abort();
                 let _ = c.await;
+            }
+            if let Some(n) = notifier_task {
+                n.abort();
+                let _ = n.await;
             }
             for c in connector_tasks {
                 c.abort();

@@ -172,6 +172,8 @@ async fn ingest_page(
                 "policy_compliant": p.policy_compliant,
                 "last_status_report_time": p.last_status_report_time,
                 "blocked_still_installed": p.blocked_still_installed,
+                "owner_email": p.owner_email,
+                "owner_lang": p.owner_lang,
             }),
         })
         .collect();

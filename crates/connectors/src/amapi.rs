@@ -713,6 +713,11 @@ pub struct PulledDevice {
     pub removed: Vec<String>,
     /// `lastStatusReportTime`.
     pub last_status_report_time: Option<String>,
+    /// The owner's e-mail, from `enrollmentTokenData` when the EMM put a JSON object there
+    /// (`{"owner_email": "...", "lang": "fr"}`): whom notifications about the device go to.
+    pub owner_email: Option<String>,
+    /// The owner's language (`en`, `fr`), from the same place.
+    pub owner_lang: Option<String>,
 }
 
 const OWNERSHIP: [&str; 3] = ["OWNERSHIP_UNSPECIFIED", "COMPANY_OWNED", "PERSONALLY_OWNED"];
@@ -997,7 +1002,21 @@ pub fn map_device(d: &Value, cfg: &AmapiConfig) -> Result<PulledDevice, ItemErro
             groups.extend(g.iter().cloned());
         }
     }
+    let token_data: Option<Value> =
+        opt_str(d, "enrollmentTokenData", item)?.and_then(|t| serde_json::from_str(t).ok());
+    let owner = |k: &str| {
+        token_data
+            .as_ref()
+            .and_then(|t| t.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 320)
+            .map(String::from)
+    };
+    let owner_email = owner("owner_email").filter(|e| e.contains('@'));
+    let owner_lang = owner("lang");
     Ok(PulledDevice {
+        owner_email,
+        owner_lang,
         inventory: DeviceInventory {
             device: Device {
                 id: name.clone(),

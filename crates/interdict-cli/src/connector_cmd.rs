@@ -25,10 +25,36 @@ pub(crate) enum ConnectorCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the notifier once, as `serve` does every `[notifications] interval_secs`: queue
+    /// what is new (removals due, exceptions requested, decided or ending), send what is due,
+    /// and print the counts as JSON.
+    Notify {
+        /// The server configuration with `[notifications]`.
+        #[arg(long, value_name = "server.toml")]
+        config: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 pub(crate) fn run(cmd: ConnectorCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        ConnectorCmd::Notify { config, store } => {
+            let Some(cfg) = crate::serve_cmd::read_notifications(&config)? else {
+                anyhow::bail!("{}: no [notifications] section", config.display());
+            };
+            runtime()?.block_on(async {
+                let store = store.open().await?;
+                let run = api_server::notifier::run_once(&store, &cfg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("notifier: {e}"))?;
+                store.close().await;
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer(&mut out, &run)?;
+                writeln!(out)?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         ConnectorCmd::Sync {
             name,
             config,

@@ -114,6 +114,26 @@ struct ServerToml {
     /// Connectors to MDMs (issue 17); see docs/connectors.md.
     #[serde(default)]
     connector: Vec<api_server::ConnectorConfig>,
+    /// Notifications (issue 17): e-mail and webhooks; see docs/connectors.md.
+    #[serde(default)]
+    notifications: Option<api_server::NotificationsConfig>,
+}
+
+/// Reads `[notifications]` of `server.toml`, with the webhook secrets.
+pub(crate) fn read_notifications(
+    path: &std::path::Path,
+) -> anyhow::Result<Option<api_server::NotificationsConfig>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ServerToml = toml::from_str(&text)
+        .with_context(|| format!("{}: invalid server configuration", path.display()))?;
+    let Some(mut n) = cfg.notifications else {
+        return Ok(None);
+    };
+    n.load_secrets()
+        .map_err(|e| anyhow::anyhow!("{}: [notifications] {e}", path.display()))?;
+    Ok(Some(n))
 }
 
 /// Reads the `[[connector]]` sections of `server.toml`, checked (names unique).
@@ -214,6 +234,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(p) => read_connectors(p)?,
             None => Vec::new(),
         };
+        let notifications = match &args.config {
+            Some(p) => read_notifications(p)?,
+            None => None,
+        };
         let store = args.store.open().await?;
         let backend = store.backend();
         let key_path = args.store.data_dir.join(crate::audit_cmd::KEY_FILE);
@@ -244,6 +268,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             sso,
             ledger,
             connectors,
+            notifications,
             ..api_server::Config::default()
         };
         let server =

@@ -24,6 +24,7 @@ mod findings;
 mod intel;
 mod ledger;
 mod migrate;
+mod notifications;
 mod password;
 mod probe;
 mod proposals;
@@ -52,6 +53,7 @@ pub use findings::{
 };
 pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use ledger::{entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE};
+pub use notifications::{ExceptionNotice, NewNotification, QueuedNotification, RemovalNotice};
 pub use password::{
     check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,

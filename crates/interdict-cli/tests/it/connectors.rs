@@ -328,3 +328,197 @@ async fn amapi_connector_pulls_pushes_and_confirms_removals() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+struct Proc(Child, u16);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_py(script: &str, args: &[&str]) -> Proc {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/mdm")
+        .join(script);
+    let mut child = Command::new(python())
+        .arg(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script}: {line:?}"));
+    Proc(child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_gets_the_removal_email_in_french_and_a_refused_address_shows_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = start_emulator(dir.path());
+    let mut d1 = device(1, &["com.tencent.mm"], "COMPANY_OWNED");
+    d1["enrollmentTokenData"] =
+        json!(json!({"owner_email": "proprietaire@example.gc.ca", "lang": "fr-CA"}).to_string());
+    let mut d2 = device(2, &["com.tencent.mm"], "COMPANY_OWNED");
+    d2["enrollmentTokenData"] =
+        json!(json!({"owner_email": "refuse.owner@example.gc.ca", "lang": "en"}).to_string());
+    control(
+        &emu,
+        reqwest::Method::PUT,
+        "devices",
+        Some(json!([
+            d1,
+            d2,
+            device(3, &["com.example.mail"], "COMPANY_OWNED")
+        ])),
+    )
+    .await;
+
+    let (crt, key) = (dir.path().join("smtp.crt"), dir.path().join("smtp.key"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success());
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).expect("mkdir");
+    let smtp = start_py(
+        "smtp_server.py",
+        &[
+            "--cert",
+            &crt.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+            "--out",
+            &mail.display().to_string(),
+        ],
+    );
+    let secret = "webhook-secret-0123456789";
+    let hook = start_py("webhook_receiver.py", &["--secret", secret]);
+    std::fs::write(dir.path().join("hook.secret"), secret).expect("secret");
+
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, format!(
+        "[[connector]]\nname = \"android\"\nkind = \"amapi\"\nenterprise = \"{ENTERPRISE}\"\nservice_account_key_file = {:?}\nbase_url = \"{}\"\npush = \"off\"\ngroups = [\"government-issued\"]\n\
+         [notifications]\nretry_base_secs = 1\n[notifications.smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"interdict@example.gc.ca\"\nca_file = {:?}\n\
+         [[notifications.webhook]]\nname = \"siem\"\nurl = \"http://127.0.0.1:{}/hook\"\nsecret_file = {:?}\n",
+        emu.key_file.display().to_string(), emu.base, smtp.1, crt.display().to_string(), hook.1,
+        dir.path().join("hook.secret").display().to_string())).expect("config");
+    let store = data_dir_args(dir.path());
+    let (admin, _) = init(&store);
+    let (mut server, base) = serve_on(&store, "127.0.0.1:0");
+    let c = reqwest::Client::new();
+    let (s, v) = call(
+        &c,
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/policy"),
+        &admin,
+        json!(CANADA),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let r = sync(&store, &config);
+    assert_eq!(r["non_compliant"], 2, "{r}");
+
+    let notify = |store: &[String]| -> Value {
+        let out = Command::new(BIN)
+            .args(["connector", "notify", "--config"])
+            .arg(&config)
+            .args(store)
+            .output()
+            .expect("notify");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let run = notify(&store);
+    assert_eq!(
+        run,
+        json!({"queued": 4, "sent": 3, "failed": 1, "retrying": 0})
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&mail)
+        .expect("mail")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(files.len(), 1);
+    let m: Value = serde_json::from_slice(&std::fs::read(&files[0]).expect("read")).expect("json");
+    assert_eq!(m["rcpt_tos"][0], "proprietaire@example.gc.ca");
+    assert_eq!(
+        m["subject"],
+        "Action requise : supprimez WeChat d'ici le 2023-10-30"
+    );
+    assert!(
+        m["body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Motif : Unacceptable level of risk"),
+        "{m}"
+    );
+    assert_eq!(m["tls"], true);
+    let got: Value = c
+        .get(format!("http://127.0.0.1:{}/hook", hook.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let got = got.as_array().expect("list");
+    assert_eq!(got.len(), 2);
+    assert!(got
+        .iter()
+        .all(|h| h["valid"] == true && h["body"]["kind"] == "removal_required"));
+
+    let failed = admin_get(&base, &admin, "/api/v1/notifications?status=failed").await;
+    let failed = failed["notifications"].as_array().expect("list");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["recipient"], "refuse.owner@example.gc.ca");
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refuse.owner@example.gc.ca"),
+        "{failed:?}"
+    );
+    // Queued once: the next run has nothing new.
+    assert_eq!(
+        notify(&store),
+        json!({"queued": 0, "sent": 0, "failed": 0, "retrying": 0})
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
