@@ -209,6 +209,19 @@ async fn amapi_connector_pulls_pushes_and_confirms_removals() {
     .await;
     assert_eq!(s, 200, "{v}");
 
+    // The server ran the connector once at start (before the policy was published): wait for
+    // it to finish, so that the syncs below do not race it.
+    for i in 0.. {
+        assert!(i < 2400, "the server's first sync never finished");
+        let v = admin_get(&base, &admin, "/api/v1/connectors").await;
+        let state = v["connectors"][0]["state"].as_str().unwrap_or("").to_string();
+        if state != "running" && state != "never" {
+            assert_eq!(v["connectors"][0]["devices"], 3, "{v}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // Dry run first: the diff, nothing written.
     let r = sync(&store, &config);
     assert_eq!(r["state"], "ok", "{r}");
