@@ -214,7 +214,10 @@ async fn amapi_connector_pulls_pushes_and_confirms_removals() {
     for i in 0.. {
         assert!(i < 2400, "the server's first sync never finished");
         let v = admin_get(&base, &admin, "/api/v1/connectors").await;
-        let state = v["connectors"][0]["state"].as_str().unwrap_or("").to_string();
+        let state = v["connectors"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if state != "running" && state != "never" {
             assert_eq!(v["connectors"][0]["devices"], 3, "{v}");
             break;
