@@ -210,8 +210,9 @@ async fn ingest_page(
                 let o = evaluate(p, &inv);
                 // Reconcile: an action of the previous inventory whose app the MDM no longer
                 // reports is done; a blocked app the MDM reports still installed is pending.
-                if new_inventory.is_some() {
-                    let old: Vec<App> = serde_json::from_str(&auth.apps_json).unwrap_or_default();
+                if new_inventory.is_some() && auth.inventory_hash.is_some() {
+                    let old_json = store.device_apps_json(&auth.id).await?;
+                    let old: Vec<App> = serde_json::from_str(&old_json).unwrap_or_default();
                     if !old.is_empty() {
                         let old_inv = DeviceInventory {
                             device: inv.device.clone(),

@@ -56,8 +56,9 @@ pub struct ConnectorRow {
 
 impl Store {
     /// Creates or updates the device rows of one page of a connector's pull, in one
-    /// transaction; returns each device as the check-in path needs it (`None` for a device
-    /// that was revoked here: the MDM does not bring it back) and whether it is new.
+    /// transaction; returns each device as the check-in path needs it, except its stored apps
+    /// (`apps_json` is empty: see [`Store::device_apps_json`]), `None` for a device that was
+    /// revoked here (the MDM does not bring it back), and whether it is new.
     pub async fn connector_devices_upsert(
         &self,
         connector: &str,
@@ -73,8 +74,7 @@ impl Store {
             let mdm_json = canonical_json(&d.mdm);
             let row = sqlx::query(
                 "SELECT d.id, d.name, d.platform, d.ownership, d.groups_json, d.revoked_at, \
-                 i.hash AS inventory_hash, COALESCE(i.apps_json, '[]') AS apps_json, d.compliant, \
-                 d.findings_hash \
+                 i.hash AS inventory_hash, d.compliant, d.findings_hash \
                  FROM connector_devices c JOIN devices d ON d.id = c.device_id \
                  LEFT JOIN device_inventories i ON i.device_id = d.id \
                  WHERE c.connector = $1 AND c.external_id = $2",
@@ -139,7 +139,9 @@ impl Store {
                         ownership: d.device.ownership.clone(),
                         groups: new_groups,
                         inventory_hash: row.try_get("inventory_hash")?,
-                        apps_json: row.try_get("apps_json")?,
+                        // Not read here (a pull of an unchanged fleet needs only the hash):
+                        // `device_apps_json` reads it for the devices whose inventory changed.
+                        apps_json: String::new(),
                         compliant: row.try_get::<i64, _>("compliant")? != 0,
                         findings_hash: row.try_get("findings_hash")?,
                     },
@@ -201,6 +203,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// The last stored inventory of a device (canonical JSON of its apps; `[]` when none).
+    pub async fn device_apps_json(&self, device_id: &str) -> Result<String> {
+        let row = sqlx::query("SELECT apps_json FROM device_inventories WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("apps_json")?,
+            None => "[]".to_string(),
+        })
     }
 
     /// Records that a connector's sync started.
