@@ -42,6 +42,20 @@ fi
 export INTERDICT_PYTHON="$PWD/$INTEL_VENV/bin/python"
 case "$INTEL_VENV" in /*) export INTERDICT_PYTHON="$INTEL_VENV/bin/python" ;; esac
 
+# The MDM connector tests (issue 17) run emulators built from the services' official
+# descriptions: Google's discovery document from google-api-python-client, PyJWT for the token
+# endpoint, aiosmtpd for e-mail; pinned in tests/mdm/requirements.txt, in a venv of their own.
+MDM_VENV="${CARGO_TARGET_DIR:-target}/mdm-venv"
+if ! "$MDM_VENV/bin/python" -c 'import googleapiclient, jwt, cryptography, aiosmtpd' 2>/dev/null \
+   || ! cmp -s tests/mdm/requirements.txt "$MDM_VENV/requirements.txt"; then
+  echo "==> installing the MDM emulators' packages into $MDM_VENV"
+  python3 -m venv "$MDM_VENV"
+  "$MDM_VENV/bin/pip" install -q -r tests/mdm/requirements.txt
+  cp tests/mdm/requirements.txt "$MDM_VENV/requirements.txt"
+fi
+export INTERDICT_MDM_PYTHON="$PWD/$MDM_VENV/bin/python"
+case "$MDM_VENV" in /*) export INTERDICT_MDM_PYTHON="$MDM_VENV/bin/python" ;; esac
+
 # A throwaway PostgreSQL cluster for the server tests (issue 6): a temp dir, an unprivileged
 # user, loopback only, trust auth. The tests create one database per test.
 start_postgres() {

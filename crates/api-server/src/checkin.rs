@@ -60,7 +60,7 @@ impl ActivePolicy {
     }
 
     /// The parsed policy.
-    pub(crate) fn parsed(&self) -> &Policy {
+    pub fn policy(&self) -> &Policy {
         self.compiled.borrow_owner()
     }
 
@@ -76,7 +76,7 @@ impl ActivePolicy {
 }
 
 /// Loads the latest policy version with the approved exceptions, compiled.
-pub(crate) async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, ApiError> {
+pub async fn load_active(store: &Store) -> Result<Option<ActivePolicy>, ApiError> {
     let Some(pv) = store.active_policy().await? else {
         return Ok(None);
     };
@@ -150,7 +150,7 @@ pub fn inventory_hash(apps: &[App]) -> String {
 }
 
 /// Sorts by id (in place: the hot path owns the parsed inventory) and drops duplicate ids.
-fn canonical_apps(mut sorted: Vec<App>) -> (Vec<App>, String) {
+pub(crate) fn canonical_apps(mut sorted: Vec<App>) -> (Vec<App>, String) {
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     sorted.dedup_by(|a, b| a.id == b.id);
     let mut json = Vec::with_capacity(sorted.len().saturating_mul(96));
@@ -312,10 +312,10 @@ async fn issued_results(
 /// One thing the device must do.
 #[derive(Debug, Serialize)]
 pub(crate) struct Action {
-    id: String,
-    kind: &'static str,
-    app_id: String,
-    rule: String,
+    pub(crate) id: String,
+    pub(crate) kind: &'static str,
+    pub(crate) app_id: String,
+    pub(crate) rule: String,
     deadline: Option<String>,
 }
 
@@ -464,15 +464,15 @@ pub(crate) async fn checkin(
 }
 
 /// One check-in's evaluation.
-struct Outcome {
-    compliant: bool,
-    overdue: bool,
-    in_grace: bool,
-    actions: Vec<Action>,
+pub(crate) struct Outcome {
+    pub(crate) compliant: bool,
+    pub(crate) overdue: bool,
+    pub(crate) in_grace: bool,
+    pub(crate) actions: Vec<Action>,
     /// Findings to store (every status but `allowed`), sorted by app then rule.
-    findings: Vec<FindingWrite>,
+    pub(crate) findings: Vec<FindingWrite>,
     /// Fingerprint of `findings` (compared with the stored one: equal means no write).
-    findings_hash: String,
+    pub(crate) findings_hash: String,
 }
 
 impl Default for Outcome {
@@ -493,7 +493,7 @@ fn findings_fingerprint(findings: &[FindingWrite]) -> String {
     hash_secret(&storage::canonical_json(&serde_json::json!(findings)))
 }
 
-fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
+pub(crate) fn evaluate(p: &ActivePolicy, inv: &DeviceInventory) -> Outcome {
     let dev_id = &inv.device.id;
     let report = p.compiled.borrow_dependent().evaluate(inv, today());
     let mut overdue = false;

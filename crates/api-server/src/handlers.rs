@@ -810,3 +810,44 @@ pub(crate) async fn devices_csv(
     }
     Ok(([(CONTENT_TYPE, "text/csv; charset=utf-8")], out))
 }
+
+/// `GET /api/v1/connectors`: every configured connector with its last sync (state, last
+/// error, last report); one configured but never synced shows as `never`.
+pub(crate) async fn connectors(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = state.store.connectors().await?;
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    for c in &state.config.connectors {
+        match rows.iter().find(|r| r.name == c.name()) {
+            Some(r) => out.push(serde_json::json!(r)),
+            None => {
+                out.push(serde_json::json!({"name": c.name(), "kind": c.kind(), "state": "never"}))
+            }
+        }
+    }
+    for r in rows
+        .iter()
+        .filter(|r| !state.config.connectors.iter().any(|c| c.name() == r.name))
+    {
+        let mut v = serde_json::json!(r);
+        v["configured"] = serde_json::json!(false);
+        out.push(v);
+    }
+    Ok(Json(serde_json::json!({ "connectors": out })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NotificationQuery {
+    status: Option<String>,
+}
+
+/// `GET /api/v1/notifications?status=pending|sent|failed`: the notification queue, newest
+/// first (at most 500), with attempts and the last error.
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    Query(q): Query<NotificationQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = state.store.notifications(q.status.as_deref(), 500).await?;
+    Ok(Json(json!({ "notifications": list })))
+}

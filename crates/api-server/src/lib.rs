@@ -24,6 +24,8 @@ mod follow;
 mod governance;
 mod handlers;
 mod intel;
+pub mod mdm_sync;
+pub mod notifier;
 pub mod oidc;
 mod policy_job;
 mod report;
@@ -46,7 +48,9 @@ use storage::{Role, StorageError, Store};
 
 pub use assessments::VERDICTS;
 pub use audit::LedgerConfig;
-pub use checkin::{inventory_hash, ActivePolicy};
+pub use checkin::{inventory_hash, load_active, ActivePolicy};
+pub use connectors::ConnectorConfig;
+pub use notifier::NotificationsConfig;
 pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
 pub use storage;
@@ -144,6 +148,10 @@ pub struct Config {
     pub max_connections: u32,
     /// The web dashboard's pages, merged under `/` beside the API (none: API only).
     pub pages: Option<web::PagesFn>,
+    /// Connectors to MDMs (`[[connector]]` in server.toml), each synced on its schedule.
+    pub connectors: Vec<ConnectorConfig>,
+    /// Notifications (`[notifications]` in server.toml): e-mail and webhooks.
+    pub notifications: Option<NotificationsConfig>,
 }
 
 impl Default for Config {
@@ -171,6 +179,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             pages: None,
+            connectors: Vec::new(),
+            notifications: None,
         }
     }
 }
@@ -255,6 +265,18 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/export/network/{format}",
             Access::Role(Viewer),
             get(intel::export),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/connectors",
+            Access::Role(Viewer),
+            get(h::connectors),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/notifications",
+            Access::Role(Viewer),
+            get(h::notifications),
         ),
         r(Method::GET, "/healthz", Public, get(h::healthz)),
         r(Method::GET, "/api/v1/noop", Public, get(h::noop)),
@@ -773,6 +795,22 @@ impl Server {
             .ledger
             .clone()
             .map(|cfg| tokio::spawn(audit::checkpointer(state.store.clone(), cfg)));
+        let connector_tasks: Vec<_> = state
+            .config
+            .connectors
+            .iter()
+            .map(|c| {
+                tokio::spawn(mdm_sync::scheduler(
+                    state.store.clone(),
+                    Arc::new(c.clone()),
+                ))
+            })
+            .collect();
+        let notifier_task = state
+            .config
+            .notifications
+            .clone()
+            .map(|cfg| tokio::spawn(notifier::task(state.store.clone(), cfg)));
         let (stx, srx) = tokio::sync::oneshot::channel::<()>();
         let limits = conn::Limits::from(&*state.config);
         let app = router(state);
@@ -789,6 +827,14 @@ impl Server {
             follower.abort();
             let _ = follower.await;
             if let Some(c) = checkpointer {
+                c.abort();
+                let _ = c.await;
+            }
+            if let Some(n) = notifier_task {
+                n.abort();
+                let _ = n.await;
+            }
+            for c in connector_tasks {
                 c.abort();
                 let _ = c.await;
             }

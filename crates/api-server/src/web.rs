@@ -281,6 +281,6 @@ impl AppState {
 impl ActivePolicy {
     /// The parsed policy of this version.
     pub fn policy(&self) -> &app_policy::Policy {
-        self.parsed()
+        self.policy()
     }
 }

@@ -7,6 +7,7 @@ mod agent_cmd;
 mod assess_cmd;
 mod assess_ipa;
 mod audit_cmd;
+mod connector_cmd;
 mod html;
 mod init_cmd;
 mod intel_cmd;
@@ -189,6 +190,17 @@ enum Command {
         #[command(subcommand)]
         cmd: audit_cmd::AuditCmd,
     },
+    /// Connectors to MDMs (`[[connector]]` in server.toml): run one sync now.
+    ///
+    ///   interdict connector sync android --config server.toml --data-dir interdict-data
+    ///
+    /// `interdict serve --config server.toml` runs each connector on its schedule; see
+    /// docs/connectors.md.
+    #[command(verbatim_doc_comment)]
+    Connector {
+        #[command(subcommand)]
+        cmd: connector_cmd::ConnectorCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -206,6 +218,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Intel { cmd } => intel_cmd::run(cmd),
         Command::Audit { cmd } => audit_cmd::run(cmd),
+        Command::Connector { cmd } => connector_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -65,8 +65,8 @@ pub(crate) struct ServeArgs {
     /// Latest expiry of an exception requested through the API, in days from today.
     #[arg(long, default_value_t = api_server::Config::default().max_exception_days)]
     max_exception_days: u32,
-    /// Server configuration file (TOML): `[sso]` single sign-on with OpenID Connect, see
-    /// docs/operations.md.
+    /// Server configuration file (TOML): `[sso]` single sign-on with OpenID Connect (see
+    /// docs/operations.md) and `[[connector]]` MDM connectors (see docs/connectors.md).
     #[arg(long, value_name = "server.toml")]
     config: Option<std::path::PathBuf>,
     /// Also write every signed audit checkpoint to this directory (e.g. a git work tree or a
@@ -122,6 +122,53 @@ fn parse_zone(s: &str) -> Result<storage::Zone, String> {
 struct ServerToml {
     #[serde(default)]
     sso: Option<api_server::OidcConfig>,
+    /// Connectors to MDMs (issue 17); see docs/connectors.md.
+    #[serde(default)]
+    connector: Vec<api_server::ConnectorConfig>,
+    /// Notifications (issue 17): e-mail and webhooks; see docs/connectors.md.
+    #[serde(default)]
+    notifications: Option<api_server::NotificationsConfig>,
+}
+
+/// Reads `[notifications]` of `server.toml`, with the webhook secrets.
+pub(crate) fn read_notifications(
+    path: &std::path::Path,
+) -> anyhow::Result<Option<api_server::NotificationsConfig>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ServerToml = toml::from_str(&text)
+        .with_context(|| format!("{}: invalid server configuration", path.display()))?;
+    let Some(mut n) = cfg.notifications else {
+        return Ok(None);
+    };
+    n.load_secrets()
+        .map_err(|e| anyhow::anyhow!("{}: [notifications] {e}", path.display()))?;
+    Ok(Some(n))
+}
+
+/// Reads the `[[connector]]` sections of `server.toml`, checked (names unique).
+pub(crate) fn read_connectors(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<api_server::ConnectorConfig>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ServerToml = toml::from_str(&text)
+        .with_context(|| format!("{}: invalid server configuration", path.display()))?;
+    let mut names = std::collections::BTreeSet::new();
+    for c in &cfg.connector {
+        c.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if !names.insert(c.name().to_string()) {
+            anyhow::bail!(
+                "{}: two [[connector]] sections are named {:?}",
+                path.display(),
+                c.name()
+            );
+        }
+    }
+    Ok(cfg.connector)
 }
 
 /// Reads `server.toml` and the SSO client secret (from its file or environment variable).
@@ -194,6 +241,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(p) => read_config(p)?,
             None => None,
         };
+        let connectors = match &args.config {
+            Some(p) => read_connectors(p)?,
+            None => Vec::new(),
+        };
+        let notifications = match &args.config {
+            Some(p) => read_notifications(p)?,
+            None => None,
+        };
         let store = args.store.open().await?;
         if std::env::var_os("INTERDICT_BENCH_NO_LEDGER").is_some_and(|v| v == "1") {
             // Benchmarks only (bench/serve.sh ledger-onoff): events without leaves until the
@@ -236,6 +291,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             sso,
             ledger,
             pages: Some(web_dashboard::router),
+            connectors,
+            notifications,
             ..api_server::Config::default()
         };
         let server =

@@ -19,11 +19,13 @@
 mod assessments;
 mod canonical;
 mod dashboard;
+mod connectors;
 mod days;
 mod findings;
 mod intel;
 mod ledger;
 mod migrate;
+mod notifications;
 mod password;
 mod probe;
 mod proposals;
@@ -47,6 +49,7 @@ pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
 pub use dashboard::{DeviceBucket, EventFilter, Freshness, RuleWorst};
+pub use connectors::{ConnectorRow, MdmDevice};
 pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,
@@ -56,6 +59,7 @@ pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use ledger::{
     bench_skip_leaves, entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE,
 };
+pub use notifications::{ExceptionNotice, NewNotification, QueuedNotification, RemovalNotice};
 pub use password::{
     check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,

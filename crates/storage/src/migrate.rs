@@ -47,6 +47,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_dashboard.sql"),
     ),
     (
+        11,
+        "connectors",
+        include_str!("../migrations/sqlite/0011_connectors.sql"),
+    ),
+    (
         12,
         "scope_reviews",
         include_str!("../migrations/sqlite/0012_scope_reviews.sql"),
@@ -92,6 +97,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "dashboard",
         include_str!("../migrations/postgres/0010_dashboard.sql"),
+    ),
+    (
+        11,
+        "connectors",
+        include_str!("../migrations/postgres/0011_connectors.sql"),
     ),
     (
         12,

@@ -436,6 +436,25 @@ impl Store {
                             },
                         );
                     }
+                    "device.scope_changed" => {
+                        // A connector's pull (issue 17): the MDM is authoritative for scope.
+                        if let Some(d) = devices.get_mut(&subject) {
+                            let after = &body["after"];
+                            d.ownership = text(after, "ownership");
+                            d.name = text(after, "name");
+                            let mut groups: Vec<String> = after["groups"]
+                                .as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|g| g.as_str().map(str::to_string))
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            groups.sort();
+                            groups.dedup();
+                            d.groups = groups;
+                        }
+                    }
                     "device.revoked" => {
                         devices.remove(&subject);
                         // Its findings end with it (the keys sort by device first).

@@ -18,6 +18,8 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("GET", "/healthz") => ("/healthz".into(), None),
         ("GET", "/api/v1/noop") => ("/api/v1/noop".into(), None),
         ("GET", "/metrics") => ("/metrics".into(), None),
+        ("GET", "/api/v1/connectors") => ("/api/v1/connectors".into(), None),
+        ("GET", "/api/v1/notifications") => ("/api/v1/notifications".into(), None),
         ("POST", "/api/v1/enroll") => (
             "/api/v1/enroll".into(),
             Some(

@@ -3,6 +3,7 @@ mod agent_tls;
 mod assess;
 mod assess_ipa;
 mod audit;
+mod connectors;
 mod logs;
 mod net;
 mod policy;
