@@ -35,7 +35,8 @@ json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 start_server() {
   local port
   port="$(free_port)"
-  "$B" serve --listen "127.0.0.1:$port" --rate-limit 0 --enroll-rate-limit 0 "$@" >"$WORK/serve-$port.log" 2>&1 &
+  "$B" serve --listen "127.0.0.1:$port" --rate-limit 0 --enroll-rate-limit 0 \
+    --device-inventories-per-hour 0 --device-results-per-hour 0 --device-events-per-hour 0 "$@" >"$WORK/serve-$port.log" 2>&1 &
   PIDS+=("$!")
   for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

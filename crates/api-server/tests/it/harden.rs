@@ -881,16 +881,23 @@ async fn uploads_over_the_limit_or_beyond_the_concurrency_are_refused_in_json() 
     };
     tx.send(b"PK".to_vec()).await.expect("first bytes");
     let mut refused = None;
+    let mut seen = Vec::new();
     // Until the first request is in the handler (a busy machine may take a while to start it).
-    for _ in 0..1200 {
+    let until = std::time::Instant::now() + Duration::from_secs(300);
+    while std::time::Instant::now() < until {
         let (s, retry, v) = upload_body(&app, &analyst, bytes_of(10).into()).await;
         if s == 503 {
             refused = Some((retry, v));
             break;
         }
+        if seen.len() < 5 {
+            seen.push(format!("{s} {v}"));
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (retry, v) = refused.expect("a second upload while one is received is refused");
+    let (retry, v) = refused.unwrap_or_else(|| {
+        panic!("a second upload while one is received is refused; got instead: {seen:?}")
+    });
     assert!(
         retry.parse::<u64>().is_ok_and(|n| n > 0),
         "Retry-After: {retry:?}"
