@@ -39,7 +39,7 @@ pub(crate) async fn authorize(
 
 async fn check(state: &AppState, access: Access, req: &mut Request) -> Result<(), ApiError> {
     match access {
-        Access::Public | Access::EnrollSecret => Ok(()),
+        Access::Public | Access::EnrollSecret | Access::WebhookSignature => Ok(()),
         Access::Device => {
             let token = bearer(req).ok_or(ApiError::Unauthorized)?;
             let token_hash = storage::hash_secret(&token);

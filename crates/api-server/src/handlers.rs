@@ -95,7 +95,7 @@ pub(crate) struct EnrollBody {
 
 /// The rate-limiting key of a client address: the address, or an IPv6 client's /64 (one
 /// subscriber's prefix).
-fn client_key(ext: &axum::http::Extensions) -> String {
+pub(crate) fn client_key(ext: &axum::http::Extensions) -> String {
     use std::net::IpAddr;
     match ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -26,6 +26,7 @@ mod governance;
 mod handlers;
 mod intel;
 pub mod mdm_sync;
+pub mod nanomdm;
 pub mod notifier;
 pub mod oidc;
 mod policy_job;
@@ -68,6 +69,9 @@ pub enum Access {
     Device,
     /// An admin token with at least this role.
     Role(Role),
+    /// A connector's webhook: the handler checks the body's HMAC signature with the
+    /// connector's shared secret (NanoMDM `X-Hmac-Signature`).
+    WebhookSignature,
 }
 
 /// One route: method, path (axum syntax) and access.
@@ -221,6 +225,7 @@ pub struct AppState {
     accounts: Arc<session::Accounts>,
     oidc: Option<Arc<oidc::Oidc>>,
     uploads: Arc<assessments::UploadLimits>,
+    webhook_refusals: Arc<auth::RateLimiter>,
 }
 
 impl AppState {
@@ -278,6 +283,12 @@ pub fn route_table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "/api/v1/connectors",
             Access::Role(Viewer),
             get(h::connectors),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/connectors/{name}/webhook",
+            Access::WebhookSignature,
+            post(nanomdm::webhook),
         ),
         r(
             Method::GET,
@@ -765,6 +776,7 @@ impl Server {
             enroll_limiter: Arc::new(auth::RateLimiter::per_minute(config.enroll_per_minute)),
             quotas: Arc::new(device_quota::DeviceQuotas::new(config.device_quotas)),
             uploads: Arc::new(assessments::UploadLimits::new(&config)),
+            webhook_refusals: Arc::new(auth::RateLimiter::per_minute(60)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
             oidc: match &config.sso {
@@ -1030,6 +1042,20 @@ fn route_note(r: &RouteInfo) -> Option<(&'static str, &'static [(&'static str, &
              (429 with Retry-After).",
             &[("409", "Idempotency-Key reused with a different device")],
         ),
+        ("POST", "/api/v1/connectors/{name}/webhook") => (
+            "NanoMDM's MicroMDM-compatible webhook (`-webhook-url`) for a `kind = \"nanomdm\"` \
+             connector. Header `X-Hmac-Signature`: base64 HMAC-SHA256 of the body under the \
+             connector's webhook secret (`-webhook-hmac-key`); a bad or missing signature, or \
+             an unknown connector, is 401 and a `connector.webhook_refused` event. A body \
+             already taken, an answer to a command already answered, or a `created_at` outside \
+             the window is 409; a malformed body or device answer 422. An \
+             `InstalledApplicationList` answer becomes the device's inventory (the check-in \
+             evaluation); a `RemoveApplication` answer an action result.",
+            &[
+                ("409", "replayed or stale webhook"),
+                ("413", "body over the route's limit"),
+            ],
+        ),
         ("POST", "/api/v1/policy/proposals/{id}/reject") => {
             ("Body optional: {\"comment\": \"...\"}.", &[])
         }
@@ -1089,7 +1115,9 @@ pub fn openapi() -> serde_json::Value {
     let mut paths = serde_json::Map::new();
     for r in route_list() {
         let (security, role) = match r.access {
-            Access::Public | Access::EnrollSecret => (json!([]), None),
+            Access::Public | Access::EnrollSecret | Access::WebhookSignature => {
+                (json!([]), None)
+            }
             Access::Device => (json!([{"deviceToken": []}]), None),
             Access::Role(role) => (json!([{"apiToken": []}]), Some(role.as_str())),
         };

@@ -59,6 +59,9 @@ pub struct SyncReport {
     pub error: Option<String>,
     /// Requests, retries and tokens.
     pub requests: connectors::amapi::Counters,
+    /// What a NanoMDM connector enqueued (`kind = "nanomdm"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nanomdm: Option<crate::nanomdm::NanoSyncReport>,
     /// The `connector.synced` event.
     pub event_seq: i64,
 }
@@ -76,7 +79,7 @@ pub struct PushReport {
 }
 
 impl SyncReport {
-    fn new(cfg: &ConnectorConfig) -> Self {
+    pub(crate) fn new(cfg: &ConnectorConfig) -> Self {
         SyncReport {
             connector: cfg.name().to_string(),
             kind: cfg.kind(),
@@ -95,11 +98,12 @@ impl SyncReport {
             push_error: None,
             error: None,
             requests: Default::default(),
+            nanomdm: None,
             event_seq: 0,
         }
     }
 
-    fn item_error(&mut self, e: ItemError) {
+    pub(crate) fn item_error(&mut self, e: ItemError) {
         tracing::warn!(connector = %self.connector, item = %e.item, error = %e.message, "connector item refused");
         self.item_error_count += 1;
         if self.item_errors.len() < MAX_REPORTED_ITEM_ERRORS {
@@ -143,6 +147,20 @@ fn ownership_str(o: Ownership) -> &'static str {
     }
 }
 
+/// One device as any connector reports it, ready for the check-in evaluation.
+pub(crate) struct Ingest {
+    /// The device row and what else the MDM says.
+    pub(crate) mdm: MdmDevice,
+    /// The MDM's whole inventory of the device.
+    pub(crate) inventory: DeviceInventory,
+    /// Apps the MDM reports removed.
+    pub(crate) removed: Vec<String>,
+    /// Apps the MDM blocks that the device still has.
+    pub(crate) blocked_still_installed: Vec<String>,
+    /// Words of a removal confirmed because the app left the inventory.
+    pub(crate) gone: &'static str,
+}
+
 /// Stores one page: devices (scope from the MDM), inventories evaluated as check-ins,
 /// reconciled action results; one transaction for the devices, one for the check-ins.
 async fn ingest_page(
@@ -153,36 +171,57 @@ async fn ingest_page(
     at: i64,
     report: &mut SyncReport,
 ) -> Result<(), storage::StorageError> {
-    let mdm: Vec<MdmDevice> = page
-        .iter()
-        .map(|p| MdmDevice {
-            external_id: p.name.clone(),
-            device: NewDevice {
-                name: p.display_name.clone(),
-                platform: "android".into(),
-                serial: p.serial.clone(),
-                ownership: ownership_str(p.inventory.device.ownership).into(),
-                groups: p.inventory.device.groups.clone(),
+    let items = page
+        .into_iter()
+        .map(|p| Ingest {
+            mdm: MdmDevice {
+                external_id: p.name.clone(),
+                device: NewDevice {
+                    name: p.display_name.clone(),
+                    platform: "android".into(),
+                    serial: p.serial.clone(),
+                    ownership: ownership_str(p.inventory.device.ownership).into(),
+                    groups: p.inventory.device.groups.clone(),
+                },
+                mdm: json!({
+                    "management_mode": p.management_mode,
+                    "state": p.state,
+                    "policy_name": p.policy_name,
+                    "applied_policy_version": p.applied_policy_version,
+                    "policy_compliant": p.policy_compliant,
+                    "last_status_report_time": p.last_status_report_time,
+                    "blocked_still_installed": p.blocked_still_installed,
+                    "owner_email": p.owner_email,
+                    "owner_lang": p.owner_lang,
+                }),
             },
-            mdm: json!({
-                "management_mode": p.management_mode,
-                "state": p.state,
-                "policy_name": p.policy_name,
-                "applied_policy_version": p.applied_policy_version,
-                "policy_compliant": p.policy_compliant,
-                "last_status_report_time": p.last_status_report_time,
-                "blocked_still_installed": p.blocked_still_installed,
-                "owner_email": p.owner_email,
-                "owner_lang": p.owner_lang,
-            }),
+            inventory: p.inventory,
+            removed: p.removed,
+            blocked_still_installed: p.blocked_still_installed,
+            gone: "the app is gone from the MDM's application reports",
         })
         .collect();
+    ingest(store, connector, active, items, at, report).await
+}
+
+/// Stores devices of any connector: device rows (scope from the MDM), inventories evaluated
+/// as check-ins (the same `evaluate`), reconciled action results; one transaction for the
+/// devices, one for the check-ins.
+pub(crate) async fn ingest(
+    store: &Store,
+    connector: &str,
+    active: Option<&ActivePolicy>,
+    page: Vec<Ingest>,
+    at: i64,
+    report: &mut SyncReport,
+) -> Result<(), storage::StorageError> {
+    let mdm: Vec<MdmDevice> = page.iter().map(|p| p.mdm.clone()).collect();
     let auths = store.connector_devices_upsert(connector, &mdm, at).await?;
     let mut writes = Vec::with_capacity(page.len());
     for (pulled, auth) in page.into_iter().zip(auths) {
         let Some((auth, is_new)) = auth else {
             report.item_error(ItemError {
-                item: pulled.name,
+                item: pulled.mdm.external_id,
                 message: "the device was revoked in interdict; its pull is ignored".into(),
             });
             continue;
@@ -232,7 +271,7 @@ async fn ingest_page(
                                 detail: if pulled.removed.contains(&a.app_id) {
                                     format!("the MDM reports the app REMOVED (connector {connector})")
                                 } else {
-                                    format!("the app is gone from the MDM's application reports (connector {connector})")
+                                    format!("{} (connector {connector})", pulled.gone)
                                 },
                                 command: None,
                                 at_ms: at,
@@ -296,7 +335,13 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
         .connector_sync_started(cfg.name(), cfg.kind(), started)
         .await?;
     let active = load_active(store).await?;
-    let ConnectorConfig::Amapi(amapi) = cfg;
+    let amapi = match cfg {
+        ConnectorConfig::Amapi(a) => a,
+        ConnectorConfig::Nanomdm(n) => {
+            crate::nanomdm::sync(store, n, active.as_ref(), &mut report).await?;
+            return finish(store, cfg, report).await;
+        }
+    };
     match AmapiClient::new(amapi) {
         Err(e) => report.error = Some(e.to_string()),
         Ok(client) => {
@@ -355,6 +400,15 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
             report.requests = client.counters();
         }
     }
+    finish(store, cfg, report).await
+}
+
+/// Decides a sync's state, records it with its `connector.synced` event, and logs it.
+pub(crate) async fn finish(
+    store: &Store,
+    cfg: &ConnectorConfig,
+    mut report: SyncReport,
+) -> Result<SyncReport, ApiError> {
     report.state = if report.error.is_some() {
         "failed"
     } else if report.item_error_count > 0 || report.push_error.is_some() {

@@ -25,6 +25,8 @@ use serde::Deserialize;
 pub enum ConnectorConfig {
     /// Google's Android Management API.
     Amapi(AmapiConfig),
+    /// Apple MDM through a NanoMDM-compatible command API (`crate::nanomdm`).
+    Nanomdm(crate::nanomdm::NanoMdmConfig),
 }
 
 impl ConnectorConfig {
@@ -32,6 +34,7 @@ impl ConnectorConfig {
     pub fn name(&self) -> &str {
         match self {
             ConnectorConfig::Amapi(c) => &c.name,
+            ConnectorConfig::Nanomdm(c) => &c.name,
         }
     }
 
@@ -39,6 +42,7 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Amapi(_) => "amapi",
+            ConnectorConfig::Nanomdm(_) => "nanomdm",
         }
     }
 
@@ -46,6 +50,7 @@ impl ConnectorConfig {
     pub fn interval_secs(&self) -> u64 {
         match self {
             ConnectorConfig::Amapi(c) => c.interval_secs.max(1),
+            ConnectorConfig::Nanomdm(c) => c.interval_secs.max(1),
         }
     }
 
@@ -53,6 +58,7 @@ impl ConnectorConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ConnectorConfig::Amapi(c) => c.validate(),
+            ConnectorConfig::Nanomdm(c) => c.validate(),
         }
     }
 }
@@ -126,20 +132,38 @@ pub struct AmapiConfig {
     pub policy_groups: BTreeMap<String, Vec<String>>,
 }
 
+/// Checks a connector name: 1 to 64 letters, digits, '-' or '_' (it is a URL segment).
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "connector name {name:?}: 1 to 64 letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a base URL: https, or plain http on loopback only.
+pub(crate) fn check_base_url(name: &str, url: &str) -> Result<(), String> {
+    if !(url.starts_with("https://")
+        || url.starts_with("http://127.")
+        || url.starts_with("http://localhost")
+        || url.starts_with("http://[::1]"))
+    {
+        return Err(format!(
+            "[[connector]] {name}: base_url must be https:// (plain http only on loopback)"
+        ));
+    }
+    Ok(())
+}
+
 impl AmapiConfig {
     fn validate(&self) -> Result<(), String> {
-        if self.name.is_empty()
-            || self.name.len() > 64
-            || !self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "connector name {:?}: 1 to 64 letters, digits, '-' or '_'",
-                self.name
-            ));
-        }
+        check_name(&self.name)?;
         let ent = self.enterprise.strip_prefix("enterprises/").unwrap_or("");
         if ent.is_empty() || ent.contains('/') {
             return Err(format!(
@@ -200,7 +224,9 @@ push = "apply"
 "enterprises/LC01/policies/exec" = ["exec"]
 "#;
         let f: File = toml::from_str(ok).expect("parses");
-        let ConnectorConfig::Amapi(c) = &f.connector[0];
+        let ConnectorConfig::Amapi(c) = &f.connector[0] else {
+            panic!("amapi")
+        };
         assert_eq!(c.push, PushMode::Apply);
         assert_eq!(c.page_size, 100);
         assert!(f.connector[0].validate().is_ok());

@@ -25,6 +25,7 @@ mod findings;
 mod intel;
 mod ledger;
 mod migrate;
+mod nanomdm;
 mod notifications;
 mod password;
 mod probe;
@@ -59,6 +60,7 @@ pub use intel::{IndicatorRow, IntelMatchRow, StoredReport};
 pub use ledger::{
     bench_skip_leaves, entry_bytes, hash_hex, LedgerEntry, StoredCheckpoint, MAX_ENTRIES_PAGE,
 };
+pub use nanomdm::{NanoCommand, NANO_FINAL};
 pub use notifications::{ExceptionNotice, NewNotification, QueuedNotification, RemovalNotice};
 pub use password::{
     check_password_policy, hash_password, verify_password, PasswordError, MAX_PASSWORD_BYTES,

@@ -56,6 +56,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "scope_reviews",
         include_str!("../migrations/sqlite/0012_scope_reviews.sql"),
     ),
+    (
+        14,
+        "nanomdm",
+        include_str!("../migrations/sqlite/0014_nanomdm.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -107,6 +112,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "scope_reviews",
         include_str!("../migrations/postgres/0012_scope_reviews.sql"),
+    ),
+    (
+        14,
+        "nanomdm",
+        include_str!("../migrations/postgres/0014_nanomdm.sql"),
     ),
 ];
 

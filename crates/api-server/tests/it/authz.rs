@@ -20,6 +20,10 @@ fn row(app: &Ctx, method: &Method, path: &str) -> Option<(String, Option<Value>)
         ("GET", "/metrics") => ("/metrics".into(), None),
         ("GET", "/api/v1/connectors") => ("/api/v1/connectors".into(), None),
         ("GET", "/api/v1/notifications") => ("/api/v1/notifications".into(), None),
+        // No connector named so, and no signature (the NanoMDM tests cover the rest).
+        ("POST", "/api/v1/connectors/{name}/webhook") => {
+            ("/api/v1/connectors/apple/webhook".into(), Some(json!({})))
+        }
         ("POST", "/api/v1/enroll") => (
             "/api/v1/enroll".into(),
             Some(
@@ -275,6 +279,11 @@ async fn every_route_enforces_its_access() {
                 Access::EnrollSecret => {
                     // The row carries an unknown secret.
                     assert_eq!(call(None).await, 401, "{what}");
+                }
+                Access::WebhookSignature => {
+                    // Unsigned; a Bearer token is no substitute for the signature.
+                    assert_eq!(call(None).await, 401, "{what}");
+                    assert_eq!(call(Some(app.admin.clone())).await, 401, "{what}: admin token");
                 }
                 Access::Device => {
                     assert_eq!(call(None).await, 401, "{what}: no token");
