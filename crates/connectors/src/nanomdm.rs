@@ -448,8 +448,9 @@ impl NanoMdmClient {
 
     /// `PUT /v1/enqueue/{ids}` with the command's plist. 429, 5xx and transport failures are
     /// retried with the same CommandUUID (NanoMDM refuses a UUID it already holds, so a
-    /// command is never queued twice). A 500 whose body says the command was queued and only
-    /// the APNs push failed is a success with push errors.
+    /// command is never queued twice). A 207 or 500 with NanoMDM's per-id result is an answer:
+    /// the ids with a `command_error` are [`EnqueueResult::failed`], those whose APNs push
+    /// failed are queued with a push error.
     pub async fn enqueue(&self, ids: &[String], cmd: &Command) -> Result<EnqueueResult, ConnError> {
         if ids.is_empty() {
             return Ok(EnqueueResult {
@@ -523,14 +524,15 @@ impl NanoMdmClient {
                     })?;
                     return Ok(self.result(ids, cmd, r));
                 }
-                // Queued, only the push failed (NanoMDM answers 500 then too).
+                // NanoMDM answers 500 when every id failed, or when only the APNs push
+                // failed: its per-id result says which; only an enqueue failure of the whole
+                // request (`command_error` at the top) or a body that is not NanoMDM's is
+                // retried.
                 (_, 500)
-                    if parsed.as_ref().is_some_and(|r| {
-                        r.command_error.is_none()
-                            && r.status.values().all(|s| s.command_error.is_none())
-                            && (r.push_error.is_some()
-                                || r.status.values().any(|s| s.push_error.is_some()))
-                    }) =>
+                    if parsed
+                        .as_ref()
+                        .is_some_and(|r| r.command_error.is_none() && !r.status.is_empty()
+                            || r.command_error.is_none() && r.push_error.is_some()) =>
                 {
                     return Ok(self.result(ids, cmd, parsed.unwrap_or_default()));
                 }

@@ -5,6 +5,7 @@ mod assess_ipa;
 mod audit;
 mod connectors;
 mod logs;
+mod nanomdm;
 mod net;
 mod policy;
 mod report;
