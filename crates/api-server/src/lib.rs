@@ -1115,9 +1115,7 @@ pub fn openapi() -> serde_json::Value {
     let mut paths = serde_json::Map::new();
     for r in route_list() {
         let (security, role) = match r.access {
-            Access::Public | Access::EnrollSecret | Access::WebhookSignature => {
-                (json!([]), None)
-            }
+            Access::Public | Access::EnrollSecret | Access::WebhookSignature => (json!([]), None),
             Access::Device => (json!([{"deviceToken": []}]), None),
             Access::Role(role) => (json!([{"apiToken": []}]), Some(role.as_str())),
         };

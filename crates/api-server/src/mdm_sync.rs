@@ -269,7 +269,9 @@ pub(crate) async fn ingest(
                                 kind: a.kind.to_string(),
                                 status: "done".into(),
                                 detail: if pulled.removed.contains(&a.app_id) {
-                                    format!("the MDM reports the app REMOVED (connector {connector})")
+                                    format!(
+                                        "the MDM reports the app REMOVED (connector {connector})"
+                                    )
                                 } else {
                                     format!("{} (connector {connector})", pulled.gone)
                                 },

@@ -385,7 +385,15 @@ pub(crate) async fn webhook(
         _ => None,
     });
     let Some(cfg) = cfg else {
-        return Err(refuse(&state, &ext, &name, "unknown_connector", json!({}), ApiError::Unauthorized).await);
+        return Err(refuse(
+            &state,
+            &ext,
+            &name,
+            "unknown_connector",
+            json!({}),
+            ApiError::Unauthorized,
+        )
+        .await);
     };
     let secret = nano::read_secret(&cfg.webhook_secret_file, "webhook_secret_file", 16)
         .map_err(|e| ApiError::Internal(format!("connector {name}: {e}")))?;
@@ -409,7 +417,15 @@ pub(crate) async fn webhook(
         Ok(e) => e,
         Err(e) => {
             let msg = e.to_string();
-            return Err(refuse(&state, &ext, &name, "malformed", json!({"error": msg}), ApiError::Invalid(msg)).await);
+            return Err(refuse(
+                &state,
+                &ext,
+                &name,
+                "malformed",
+                json!({"error": msg}),
+                ApiError::Invalid(msg),
+            )
+            .await);
         }
     };
     let now = storage::now_ms();
@@ -419,22 +435,46 @@ pub(crate) async fn webhook(
     let created = nano::rfc3339_ms(&event.created_at);
     match created {
         None => {
-            let msg = format!("created_at {:?} is not an RFC 3339 time", event.created_at.chars().take(64).collect::<String>());
-            return Err(refuse(&state, &ext, &name, "malformed", json!({"error": msg}), ApiError::Invalid(msg)).await);
+            let msg = format!(
+                "created_at {:?} is not an RFC 3339 time",
+                event.created_at.chars().take(64).collect::<String>()
+            );
+            return Err(refuse(
+                &state,
+                &ext,
+                &name,
+                "malformed",
+                json!({"error": msg}),
+                ApiError::Invalid(msg),
+            )
+            .await);
         }
         Some(t) if t < now.saturating_sub(max_age) || t > now + MAX_FUTURE_SECS * 1000 => {
             let msg = format!(
                 "created_at {} is outside the replay window ({} s)",
                 event.created_at, cfg.webhook_max_age_secs
             );
-            return Err(refuse(&state, &ext, &name, "stale", json!({"created_at": event.created_at}), ApiError::Conflict(msg)).await);
+            return Err(refuse(
+                &state,
+                &ext,
+                &name,
+                "stale",
+                json!({"created_at": event.created_at}),
+                ApiError::Conflict(msg),
+            )
+            .await);
         }
         Some(_) => {}
     }
     let digest = hex(&Sha256::digest(&body));
     if !state
         .store
-        .nanomdm_webhook_take(&name, &digest, now, now.saturating_sub(max_age + MAX_FUTURE_SECS * 1000))
+        .nanomdm_webhook_take(
+            &name,
+            &digest,
+            now,
+            now.saturating_sub(max_age + MAX_FUTURE_SECS * 1000),
+        )
         .await?
     {
         return Err(refuse(
@@ -448,16 +488,26 @@ pub(crate) async fn webhook(
         .await);
     }
     let Some(ack) = event.acknowledge_event else {
-        return Ok(Json(json!({"result": "ignored", "why": "not a command result", "topic": event.topic})));
+        return Ok(Json(
+            json!({"result": "ignored", "why": "not a command result", "topic": event.topic}),
+        ));
     };
     let (Some(enrollment), Some(uuid)) = (
         ack.enrollment().map(str::to_string),
         ack.command_uuid.clone().filter(|u| !u.is_empty()),
     ) else {
-        return Ok(Json(json!({"result": "ignored", "why": "no command (Idle)", "status": ack.status})));
+        return Ok(Json(
+            json!({"result": "ignored", "why": "no command (Idle)", "status": ack.status}),
+        ));
     };
-    let Some(cmd) = state.store.nanomdm_command(&name, &uuid, &enrollment).await? else {
-        return Ok(Json(json!({"result": "ignored", "why": "not a command of this connector", "command_uuid": uuid})));
+    let Some(cmd) = state
+        .store
+        .nanomdm_command(&name, &uuid, &enrollment)
+        .await?
+    else {
+        return Ok(Json(
+            json!({"result": "ignored", "why": "not a command of this connector", "command_uuid": uuid}),
+        ));
     };
     if storage::NANO_FINAL.contains(&cmd.status.as_str()) {
         return Err(refuse(
@@ -466,7 +516,10 @@ pub(crate) async fn webhook(
             &name,
             "replayed",
             json!({"command_uuid": uuid, "enrollment_id": enrollment, "status": cmd.status}),
-            ApiError::Conflict(format!("replayed: command {uuid} of {enrollment} was already answered ({})", cmd.status)),
+            ApiError::Conflict(format!(
+                "replayed: command {uuid} of {enrollment} was already answered ({})",
+                cmd.status
+            )),
         )
         .await);
     }
@@ -507,13 +560,19 @@ pub(crate) async fn webhook(
     match cmd.request_type.as_str() {
         "InstalledApplicationList" => inventory_answer(&state, cfg, &cmd, report, at).await,
         "RemoveApplication" => removal_answer(&state, cfg, &cmd, report, at).await,
-        other => Ok(Json(json!({"result": "ignored", "why": format!("request type {other}")}))),
+        other => Ok(Json(
+            json!({"result": "ignored", "why": format!("request type {other}")}),
+        )),
     }
 }
 
 /// A device's answer that cannot be used: the command is `error` with why, a connector event
 /// names the item, and the webhook is answered 422.
-async fn bad_answer(state: &AppState, cmd: &NanoCommand, e: ItemError) -> Result<ApiError, ApiError> {
+async fn bad_answer(
+    state: &AppState,
+    cmd: &NanoCommand,
+    e: ItemError,
+) -> Result<ApiError, ApiError> {
     tracing::warn!(connector = %cmd.connector, item = %e.item, error = %e.message, "NanoMDM answer refused");
     state
         .store
@@ -540,7 +599,10 @@ async fn inventory_answer(
 ) -> Result<Json<Value>, ApiError> {
     let (status, detail) = match report.status.as_str() {
         "Acknowledged" => ("acknowledged", String::new()),
-        "NotNow" => ("not_now", "the device answered NotNow; NanoMDM sends it again".into()),
+        "NotNow" => (
+            "not_now",
+            "the device answered NotNow; NanoMDM sends it again".into(),
+        ),
         _ => ("error", format!("{}: {}", report.status, report.error)),
     };
     if status != "acknowledged" {
@@ -560,7 +622,13 @@ async fn inventory_answer(
     // Claim the answer first: a concurrent replay of it stops here.
     if !state
         .store
-        .nanomdm_command_answered(cmd, "acknowledged", &format!("{} apps", apps.len()), at, None)
+        .nanomdm_command_answered(
+            cmd,
+            "acknowledged",
+            &format!("{} apps", apps.len()),
+            at,
+            None,
+        )
         .await?
     {
         return Err(ApiError::Conflict(format!(
@@ -694,7 +762,7 @@ async fn removal_answer(
             "failed",
             format!(
                 "RemoveApplication {app}: {other}: {}{} (connector {})",
-                if report.error.is_empty() { "no ErrorChain" } else { &report.error },
+                if report.error.is_empty() { "no ErrorChain" } else { report.error.as_str() },
                 if report.not_managed {
                     "; RemoveApplication removes managed apps only: the user installed this one"
                 } else {
@@ -727,7 +795,9 @@ async fn removal_answer(
             cmd.command_uuid, cmd.enrollment_id
         )));
     }
-    Ok(Json(json!({"result": status, "action_result": result.map(|r| r.status), "detail": detail})))
+    Ok(Json(
+        json!({"result": status, "action_result": result.map(|r| r.status), "detail": detail}),
+    ))
 }
 
 /// Refuses a webhook: a `connector.webhook_refused` event (at most 60 a minute per client

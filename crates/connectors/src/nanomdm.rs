@@ -529,10 +529,10 @@ impl NanoMdmClient {
                 // request (`command_error` at the top) or a body that is not NanoMDM's is
                 // retried.
                 (_, 500)
-                    if parsed
-                        .as_ref()
-                        .is_some_and(|r| r.command_error.is_none() && !r.status.is_empty()
-                            || r.command_error.is_none() && r.push_error.is_some()) =>
+                    if parsed.as_ref().is_some_and(|r| {
+                        r.command_error.is_none()
+                            && (!r.status.is_empty() || r.push_error.is_some())
+                    }) =>
                 {
                     return Ok(self.result(ids, cmd, parsed.unwrap_or_default()));
                 }
@@ -682,7 +682,9 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     let e: WebhookEvent =
         serde_json::from_slice(body).map_err(|e| WebhookError::Body(e.to_string()))?;
     if e.topic.len() > 255 || e.event_id.len() > 255 {
-        return Err(WebhookError::Body("topic or event_id longer than 255".into()));
+        return Err(WebhookError::Body(
+            "topic or event_id longer than 255".into(),
+        ));
     }
     if let Some(a) = &e.acknowledge_event {
         for (field, v) in [
@@ -855,9 +857,7 @@ fn opt_string(
 ) -> Result<Option<String>, ItemError> {
     match d.get(key) {
         None => Ok(None),
-        Some(plist::Value::String(s)) if s.len() <= max && !s.contains('\0') => {
-            Ok(Some(s.clone()))
-        }
+        Some(plist::Value::String(s)) if s.len() <= max && !s.contains('\0') => Ok(Some(s.clone())),
         Some(plist::Value::String(_)) => Err(ItemError {
             item: item.to_string(),
             message: format!("{key} longer than {max} bytes or with a NUL"),
@@ -1019,7 +1019,14 @@ mod tests {
             rfc3339_ms("2026-12-03T05:00:00-05:00"),
             rfc3339_ms("2026-12-03T10:00:00Z")
         );
-        for bad in ["", "2026-12-03", "2026-13-03T10:00:00Z", "2026-12-03T10:00:00", "2026-12-03T10:00:00.Z", "x026-12-03T10:00:00Z"] {
+        for bad in [
+            "",
+            "2026-12-03",
+            "2026-13-03T10:00:00Z",
+            "2026-12-03T10:00:00",
+            "2026-12-03T10:00:00.Z",
+            "x026-12-03T10:00:00Z",
+        ] {
             assert_eq!(rfc3339_ms(bad), None, "{bad}");
         }
     }
@@ -1042,18 +1049,38 @@ mod tests {
         let c = remove_application("A-B".into(), "com.tencent.xin").expect("cmd");
         let v = plist::Value::from_reader_xml(std::io::Cursor::new(&c.plist)).expect("plist");
         let d = v.as_dictionary().expect("dict");
-        assert_eq!(d["CommandUUID"].as_string(), Some("A-B"));
-        let cmd = d["Command"].as_dictionary().expect("command");
-        assert_eq!(cmd["RequestType"].as_string(), Some("RemoveApplication"));
-        assert_eq!(cmd["Identifier"].as_string(), Some("com.tencent.xin"));
+        assert_eq!(
+            d.get("CommandUUID").and_then(|v| v.as_string()),
+            Some("A-B")
+        );
+        let cmd = d
+            .get("Command")
+            .and_then(|v| v.as_dictionary())
+            .expect("command");
+        assert_eq!(
+            cmd.get("RequestType").and_then(|v| v.as_string()),
+            Some("RemoveApplication")
+        );
+        assert_eq!(
+            cmd.get("Identifier").and_then(|v| v.as_string()),
+            Some("com.tencent.xin")
+        );
         let c = installed_application_list("C".into()).expect("cmd");
         let v = plist::Value::from_reader_xml(std::io::Cursor::new(&c.plist)).expect("plist");
-        let cmd = v.as_dictionary().expect("dict")["Command"]
+        let cmd = v
             .as_dictionary()
+            .and_then(|d| d.get("Command"))
+            .and_then(|v| v.as_dictionary())
             .expect("command")
             .clone();
-        assert_eq!(cmd["ManagedAppsOnly"].as_boolean(), Some(false));
-        assert_eq!(cmd["Items"].as_array().map(Vec::len), Some(ITEMS.len()));
+        assert_eq!(
+            cmd.get("ManagedAppsOnly").and_then(|v| v.as_boolean()),
+            Some(false)
+        );
+        assert_eq!(
+            cmd.get("Items").and_then(|v| v.as_array()).map(Vec::len),
+            Some(ITEMS.len())
+        );
         assert!(remove_application("D".into(), "").is_err());
     }
 
@@ -1078,9 +1105,15 @@ mod tests {
             "<array>".repeat(40),
             "</array>".repeat(40)
         );
-        assert!(parse_report(deep.as_bytes(), "d").expect_err("deep").message.contains("deeper"));
+        assert!(parse_report(deep.as_bytes(), "d")
+            .expect_err("deep")
+            .message
+            .contains("deeper"));
         assert!(parse_report(b"bplist00", "d").is_err());
-        assert!(parse_report(b"<plist><dict></dict></plist>", "d").expect_err("status").message.contains("Status"));
+        assert!(parse_report(b"<plist><dict></dict></plist>", "d")
+            .expect_err("status")
+            .message
+            .contains("Status"));
         let err = br#"<plist><dict><key>Status</key><string>Error</string><key>ErrorChain</key><array><dict>
 <key>ErrorCode</key><integer>12029</integer><key>ErrorDomain</key><string>MCMDMErrorDomain</string>
 <key>USEnglishDescription</key><string>The app "com.tencent.xin" is not managed.</string></dict></array></dict></plist>"#;

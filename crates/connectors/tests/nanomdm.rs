@@ -48,7 +48,8 @@ impl Drop for Emulator {
 
 impl Emulator {
     fn start() -> Emulator {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mdm/nanomdm_emulator.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mdm/nanomdm_emulator.py");
         let mut child = Command::new(python())
             .arg(&script)
             .args(["--api-key", KEY])
@@ -128,7 +129,10 @@ async fn enqueue_respects_nanomdm_results_and_faults() {
 
     // Both devices queued, one command UUID for both.
     let cmd = nanomdm::installed_application_list(nanomdm::new_uuid().expect("uuid")).expect("cmd");
-    let r = c.enqueue(&ids(&["UDID-1", "UDID-2"]), &cmd).await.expect("enqueue");
+    let r = c
+        .enqueue(&ids(&["UDID-1", "UDID-2"]), &cmd)
+        .await
+        .expect("enqueue");
     assert_eq!(r.queued, ids(&["UDID-1", "UDID-2"]));
     assert!(r.failed.is_empty() && r.push_errors.is_empty(), "{r:?}");
     let cmds = emu.control(reqwest::Method::GET, "commands", None).await;
@@ -138,7 +142,10 @@ async fn enqueue_respects_nanomdm_results_and_faults() {
     // An unknown enrollment id: 207, that id named, the other queued.
     let cmd = nanomdm::remove_application(nanomdm::new_uuid().expect("uuid"), "com.tencent.xin")
         .expect("cmd");
-    let r = c.enqueue(&ids(&["UDID-1", "UDID-404"]), &cmd).await.expect("enqueue");
+    let r = c
+        .enqueue(&ids(&["UDID-1", "UDID-404"]), &cmd)
+        .await
+        .expect("enqueue");
     assert_eq!(r.queued, ids(&["UDID-1"]));
     assert_eq!(r.failed.len(), 1);
     assert_eq!(r.failed[0].item, "UDID-404");
@@ -161,7 +168,10 @@ async fn enqueue_respects_nanomdm_results_and_faults() {
     .await;
     let retries = c.counters().retries;
     let cmd = nanomdm::installed_application_list(nanomdm::new_uuid().expect("uuid")).expect("cmd");
-    let r = c.enqueue(&ids(&["UDID-2"]), &cmd).await.expect("enqueue after 503s");
+    let r = c
+        .enqueue(&ids(&["UDID-2"]), &cmd)
+        .await
+        .expect("enqueue after 503s");
     assert_eq!(r.queued, ids(&["UDID-2"]));
     assert_eq!(c.counters().retries, retries + 2);
 
@@ -174,13 +184,19 @@ async fn enqueue_respects_nanomdm_results_and_faults() {
     .await;
     let cmd = nanomdm::installed_application_list(nanomdm::new_uuid().expect("uuid")).expect("cmd");
     match c.enqueue(&ids(&["UDID-2"]), &cmd).await {
-        Err(ConnError::Status { status: 503, url, .. }) => {
+        Err(ConnError::Status {
+            status: 503, url, ..
+        }) => {
             assert!(url.contains("InstalledApplicationList"), "{url}")
         }
         other => panic!("expected 503 after the retries: {other:?}"),
     }
-    emu.control(reqwest::Method::PUT, "faults", Some(json!({"status_503": 0})))
-        .await;
+    emu.control(
+        reqwest::Method::PUT,
+        "faults",
+        Some(json!({"status_503": 0})),
+    )
+    .await;
 
     // A wrong API key: an authentication error, not retried.
     let bad = client(&emu.config("wrong-key"));
@@ -219,15 +235,31 @@ async fn webhook_signature_and_answers_as_the_emulator_writes_them() {
         .await;
     let body = s["body"].as_str().expect("body").as_bytes().to_vec();
     let sig = s["signature"].as_str().expect("signature");
-    assert!(nanomdm::verify_signature(SECRET.as_bytes(), &body, Some(sig)));
-    assert!(!nanomdm::verify_signature(b"another secret 0123", &body, Some(sig)));
+    assert!(nanomdm::verify_signature(
+        SECRET.as_bytes(),
+        &body,
+        Some(sig)
+    ));
+    assert!(!nanomdm::verify_signature(
+        b"another secret 0123",
+        &body,
+        Some(sig)
+    ));
     let mut tampered = body.clone();
     tampered.push(b' ');
-    assert!(!nanomdm::verify_signature(SECRET.as_bytes(), &tampered, Some(sig)));
+    assert!(!nanomdm::verify_signature(
+        SECRET.as_bytes(),
+        &tampered,
+        Some(sig)
+    ));
 
     let e = nanomdm::parse_event(&body).expect("event");
     assert_eq!(e.topic, "mdm.Connect");
-    assert!(nanomdm::rfc3339_ms(&e.created_at).is_some(), "{}", e.created_at);
+    assert!(
+        nanomdm::rfc3339_ms(&e.created_at).is_some(),
+        "{}",
+        e.created_at
+    );
     let ack = e.acknowledge_event.expect("ack");
     assert_eq!(ack.enrollment(), Some("UDID-1"));
     assert_eq!(ack.command_uuid.as_deref(), Some("C-1"));
@@ -245,8 +277,10 @@ async fn webhook_signature_and_answers_as_the_emulator_writes_them() {
         .control(
             reqwest::Method::POST,
             "sample",
-            Some(json!({"udid": "UDID-1", "plist": {"CommandUUID": "C-2", "Status": "Acknowledged",
-                "InstalledApplicationList": [{"Identifier": "a.b"}, {"Name": "no id"}]}})),
+            Some(
+                json!({"udid": "UDID-1", "plist": {"CommandUUID": "C-2", "Status": "Acknowledged",
+                "InstalledApplicationList": [{"Identifier": "a.b"}, {"Name": "no id"}]}}),
+            ),
         )
         .await;
     let e = nanomdm::parse_event(s["body"].as_str().expect("body").as_bytes()).expect("event");
@@ -269,7 +303,12 @@ async fn webhook_signature_and_answers_as_the_emulator_writes_them() {
     }
     let status = br#"{"topic":"mdm.Connect","created_at":"2026-01-01T00:00:00Z","acknowledge_event":{"status":"Maybe"}}"#;
     assert!(nanomdm::parse_event(status).is_err());
-    let plists: [&[u8]; 4] = [b"<plist><dict>", b"not xml", b"", b"<plist><array/></plist>"];
+    let plists: [&[u8]; 4] = [
+        b"<plist><dict>",
+        b"not xml",
+        b"",
+        b"<plist><array/></plist>",
+    ];
     for bad in plists {
         assert!(nanomdm::parse_report(bad, "x").is_err());
     }
@@ -291,8 +330,14 @@ fn config_is_checked() {
     for (extra, why) in [
         ("", "no devices"),
         ("enrollment_ids = [\"a,b\"]", "character"),
-        ("enrollment_ids = [\"a\"]\nplatform = \"android\"", "platform"),
-        ("enrollment_ids = [\"a\"]\nids_per_request = 0", "ids_per_request"),
+        (
+            "enrollment_ids = [\"a\"]\nplatform = \"android\"",
+            "platform",
+        ),
+        (
+            "enrollment_ids = [\"a\"]\nids_per_request = 0",
+            "ids_per_request",
+        ),
     ] {
         let c: NanoMdmConfig = toml::from_str(&base(extra)).expect("parses");
         let e = connectors::ConnectorConfig::Nanomdm(c)
@@ -300,7 +345,8 @@ fn config_is_checked() {
             .expect_err(why);
         assert!(e.contains(why), "{e}");
     }
-    let plain = base("enrollment_ids = [\"a\"]").replace("https://mdm.example.org", "http://mdm.example.org");
+    let plain = base("enrollment_ids = [\"a\"]")
+        .replace("https://mdm.example.org", "http://mdm.example.org");
     let c: NanoMdmConfig = toml::from_str(&plain).expect("parses");
     assert!(connectors::ConnectorConfig::Nanomdm(c).validate().is_err());
     assert!(toml::from_str::<NanoMdmConfig>(&base("enrolment_ids = []")).is_err());

@@ -283,7 +283,11 @@ async fn every_route_enforces_its_access() {
                 Access::WebhookSignature => {
                     // Unsigned; a Bearer token is no substitute for the signature.
                     assert_eq!(call(None).await, 401, "{what}");
-                    assert_eq!(call(Some(app.admin.clone())).await, 401, "{what}: admin token");
+                    assert_eq!(
+                        call(Some(app.admin.clone())).await,
+                        401,
+                        "{what}: admin token"
+                    );
                 }
                 Access::Device => {
                     assert_eq!(call(None).await, 401, "{what}: no token");

@@ -104,9 +104,17 @@ async fn posted(emu: &Emulator, n: usize) -> Vec<Value> {
 
 async fn device_id(base: &str, admin: &str, udid: &str) -> String {
     let v = admin_get(base, admin, "/api/v1/devices").await;
-    let devs = v["devices"].as_array().or(v.as_array()).cloned().expect("devices");
+    let devs = v["devices"]
+        .as_array()
+        .or(v.as_array())
+        .cloned()
+        .expect("devices");
     devs.iter()
-        .find(|d| d["name"].as_str().is_some_and(|n| n.ends_with(&udid[..12.min(udid.len())])))
+        .find(|d| {
+            d["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(&udid[..12.min(udid.len())]))
+        })
         .and_then(|d| d["id"].as_str())
         .unwrap_or_else(|| panic!("no device for {udid}: {v}"))
         .to_string()
@@ -121,7 +129,12 @@ async fn events(base: &str, admin: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let v = admin_get(base, admin, &format!("/api/v1/events?after={after}&limit=500")).await;
+        let v = admin_get(
+            base,
+            admin,
+            &format!("/api/v1/events?after={after}&limit=500"),
+        )
+        .await;
         let page = v["events"].as_array().cloned().unwrap_or_default();
         if page.is_empty() {
             return out;
@@ -186,14 +199,20 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
     for i in 0.. {
         assert!(i < 2400, "the server's first sync never finished");
         let v = admin_get(&base, &admin, "/api/v1/connectors").await;
-        let state = v["connectors"][0]["state"].as_str().unwrap_or("").to_string();
+        let state = v["connectors"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if state != "running" && state != "never" && !state.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let cmds = control(&emu, reqwest::Method::GET, "commands", None).await;
-    assert_eq!(cmds[0]["request_type"], "InstalledApplicationList", "{cmds}");
+    assert_eq!(
+        cmds[0]["request_type"], "InstalledApplicationList",
+        "{cmds}"
+    );
     assert_eq!(cmds[0]["ids"].as_array().map(Vec::len), Some(4), "{cmds}");
     control(
         &emu,
@@ -212,8 +231,14 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
         .collect();
     assert_eq!(removals.len(), 4, "{log:#?}");
     let devices = control(&emu, reqwest::Method::GET, "devices", None).await;
-    assert_eq!(devices["UDID-WECHAT-0001"]["apps"].as_array().map(Vec::len), Some(1));
-    assert_eq!(devices["UDID-UNMANAGED-4"]["apps"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        devices["UDID-WECHAT-0001"]["apps"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        devices["UDID-UNMANAGED-4"]["apps"].as_array().map(Vec::len),
+        Some(1)
+    );
 
     // The WeChat iPhone: non-compliant from its inventory, the removal acknowledged → done.
     let wechat = device_id(&base, &admin, "UDID-WECHAT-0001").await;
@@ -236,9 +261,18 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
     let r = results(&base, &admin, &unmanaged).await;
     assert!(
         r.iter().any(|a| a["status"] == "failed"
-            && a["detail"].as_str().unwrap_or("").contains("is not managed")
-            && a["detail"].as_str().unwrap_or("").contains("MCMDMErrorDomain 12029")
-            && a["detail"].as_str().unwrap_or("").contains("managed apps only")),
+            && a["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("is not managed")
+            && a["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("MCMDMErrorDomain 12029")
+            && a["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("managed apps only")),
         "{r:#?}"
     );
     let clean = device_id(&base, &admin, "UDID-CLEAN-00002").await;
@@ -290,7 +324,10 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
     let r = results(&base, &admin, &wechat).await;
     assert!(
         r.iter().any(|a| a["status"] == "done"
-            && a["detail"].as_str().unwrap_or("").contains("InstalledApplicationList")),
+            && a["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("InstalledApplicationList")),
         "{r:#?}"
     );
     let d = admin_get(&base, &admin, &format!("/api/v1/devices/{wechat}")).await;
