@@ -31,7 +31,8 @@ posted with interdict's HTTP status.
 Faults (PUT /_control/faults): {"status_503": n} answers the next n enqueues 503;
 {"slow_ms": ms} delays every enqueue answer. POST /_control/replay posts the last webhook again,
 byte for byte with its signature; POST /_control/bad_signature posts a fresh answer signed with
-another key. Both answer {"code": interdict's status}. POST /_control/sample {"udid", "plist":
+another key; POST /_control/post {"body": ...} posts that body signed with the shared secret.
+All answer {"code": interdict's status}. POST /_control/sample {"udid", "plist":
 {...}} answers {"body", "signature"} of the webhook it would post (for client tests).
 
 Usage: nanomdm_emulator.py --api-key KEY [--port 0]; prints "PORT n".
@@ -346,6 +347,11 @@ def make_handler(st):
                 if last is None:
                     return self.send(409, {"error": "nothing posted yet"})
                 return self.send(200, {"code": post(st, last[0], last[1])})
+            if verb == "POST" and what == "post":
+                # A body of the test's choosing, signed with the shared secret (malformed and
+                # stale webhooks, as a compromised or misconfigured NanoMDM could send).
+                b = json.loads(body)["body"].encode()
+                return self.send(200, {"code": post(st, b, sign(st.secret, b))})
             if verb == "POST" and what == "bad_signature":
                 payload = {"CommandUUID": str(uuid.uuid4()).upper(), "Status": "Acknowledged",
                            "UDID": "forged", "InstalledApplicationList": []}

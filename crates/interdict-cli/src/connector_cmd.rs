@@ -100,6 +100,23 @@ pub(crate) fn run(cmd: ConnectorCmd) -> anyhow::Result<ExitCode> {
                             writeln!(out, "  warning: {w}")?;
                         }
                     }
+                    if let Some(n) = &report.nanomdm {
+                        writeln!(
+                            out,
+                            "nanomdm: InstalledApplicationList to {} of {} devices ({} still owe the last one); RemoveApplication: {} enqueued, {} planned ({:?}), {} waiting",
+                            n.inventory_enqueued,
+                            n.enrollment_ids,
+                            n.inventory_waiting,
+                            n.removals_enqueued.len(),
+                            n.removals_planned.len(),
+                            n.remove,
+                            n.removals_waiting
+                        )?;
+                        for r in n.removals_enqueued.iter().chain(&n.removals_planned) {
+                            writeln!(out, "  remove {} from {}", r.app_id, r.enrollment_id)?;
+                        }
+                        writeln!(out, "  note: {}", n.note)?;
+                    }
                     if let Some(e) = &report.push_error {
                         writeln!(out, "push failed: {e}")?;
                     }

@@ -283,6 +283,28 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
     assert_eq!(replay["code"], 409, "{replay}");
     let forged = control(&emu, reqwest::Method::POST, "bad_signature", None).await;
     assert_eq!(forged["code"], 401, "{forged}");
+    // Signed but bad: a created_at outside the replay window, bodies that are not NanoMDM's
+    // webhook; each refused with an event, never a panic.
+    let stale = json!({"topic": "mdm.Connect", "event_id": "", "created_at": "2020-01-01T00:00:00Z",
+        "acknowledge_event": {"udid": "UDID-CLEAN-00002", "status": "Idle", "raw_payload": null}});
+    let r = control(
+        &emu,
+        reqwest::Method::POST,
+        "post",
+        Some(json!({"body": stale.to_string()})),
+    )
+    .await;
+    assert_eq!(r["code"], 409, "{r}");
+    for bad in ["{", "[]", "{\"topic\": 5}"] {
+        let r = control(
+            &emu,
+            reqwest::Method::POST,
+            "post",
+            Some(json!({"body": bad})),
+        )
+        .await;
+        assert_eq!(r["code"], 422, "{bad}: {r}");
+    }
     let ev = events(&base, &admin).await;
     let refused: Vec<String> = ev
         .iter()
@@ -297,6 +319,8 @@ async fn nanomdm_connector_finds_wechat_removes_it_and_refuses_forged_or_replaye
         .collect();
     assert!(refused.iter().any(|r| r == "replayed"), "{refused:?}");
     assert!(refused.iter().any(|r| r == "bad_signature"), "{refused:?}");
+    assert!(refused.iter().any(|r| r == "stale"), "{refused:?}");
+    assert!(refused.iter().any(|r| r == "malformed"), "{refused:?}");
 
     // The next sync, with NanoMDM failing twice and slow: retried; new inventories confirm
     // the removal; no removal is sent twice.
