@@ -473,7 +473,7 @@ pub(crate) async fn webhook(
             &name,
             &digest,
             now,
-            now.saturating_sub(max_age + MAX_FUTURE_SECS * 1000),
+            now.saturating_sub(max_age.saturating_add(MAX_FUTURE_SECS * 1000)),
         )
         .await?
     {
