@@ -191,21 +191,27 @@ async fn enqueue_removals(
                 }
             };
             let ids: Vec<String> = chunk.iter().map(|d| d.enrollment_id.clone()).collect();
+            // Recorded first: a device may answer before NanoMDM's answer reaches us.
+            let now = storage::now_ms();
+            let rows: Vec<NanoCommand> = chunk
+                .iter()
+                .map(|d| command_row(cfg, &cmd, &d.enrollment_id, Some(d), now))
+                .collect();
+            store.nanomdm_commands_record(&rows).await?;
             let r = match client.enqueue(&ids, &cmd).await {
                 Ok(r) => r,
                 Err(e) => {
+                    settle_failed(store, cfg, &cmd, &ids, &e.to_string()).await?;
                     report.push_error = Some(format!("RemoveApplication {app}: {e}"));
                     return Ok(());
                 }
             };
+            settle(store, cfg, &cmd, &r).await?;
             let queued: BTreeSet<&String> = r.queued.iter().collect();
-            let now = storage::now_ms();
-            let mut rows = Vec::new();
             for d in chunk {
                 if !queued.contains(&d.enrollment_id) {
                     continue;
                 }
-                rows.push(command_row(cfg, &cmd, &d.enrollment_id, Some(d), now));
                 if nano.removals_enqueued.len() < MAX_LISTED {
                     nano.removals_enqueued.push(PlannedRemoval {
                         enrollment_id: d.enrollment_id.clone(),
@@ -216,7 +222,6 @@ async fn enqueue_removals(
                     });
                 }
             }
-            store.nanomdm_commands_record(&rows).await?;
             for e in r.failed {
                 report.item_error(e);
             }
@@ -227,6 +232,58 @@ async fn enqueue_removals(
             }
         }
     }
+    Ok(())
+}
+
+/// Records NanoMDM's answer to an enqueue (the ids not queued become `error`) and its event.
+async fn settle(
+    store: &Store,
+    cfg: &NanoMdmConfig,
+    cmd: &Command,
+    r: &nano::EnqueueResult,
+) -> Result<(), ApiError> {
+    let failed: Vec<(String, String)> = r
+        .failed
+        .iter()
+        .map(|e| (e.item.clone(), e.message.clone()))
+        .collect();
+    store
+        .nanomdm_commands_settle(
+            &cfg.name,
+            &cmd.uuid,
+            cmd.request_type,
+            cmd.identifier.as_deref(),
+            &r.queued,
+            &failed,
+            storage::now_ms(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// An enqueue that failed as a whole: every id's command becomes `error`.
+async fn settle_failed(
+    store: &Store,
+    cfg: &NanoMdmConfig,
+    cmd: &Command,
+    ids: &[String],
+    why: &str,
+) -> Result<(), ApiError> {
+    let failed: Vec<(String, String)> = ids
+        .iter()
+        .map(|i| (i.clone(), format!("not queued: {why}")))
+        .collect();
+    store
+        .nanomdm_commands_settle(
+            &cfg.name,
+            &cmd.uuid,
+            cmd.request_type,
+            cmd.identifier.as_deref(),
+            &[],
+            &failed,
+            storage::now_ms(),
+        )
+        .await?;
     Ok(())
 }
 
@@ -337,16 +394,17 @@ async fn sync_inner(
                 break;
             }
         };
+        // Recorded first: a device may answer before NanoMDM's answer reaches us.
+        let now = storage::now_ms();
+        let rows: Vec<NanoCommand> = chunk
+            .iter()
+            .map(|id| command_row(cfg, &cmd, id, None, now))
+            .collect();
+        store.nanomdm_commands_record(&rows).await?;
         match client.enqueue(chunk, &cmd).await {
             Ok(r) => {
-                let now = storage::now_ms();
-                let rows: Vec<NanoCommand> = r
-                    .queued
-                    .iter()
-                    .map(|id| command_row(cfg, &cmd, id, None, now))
-                    .collect();
-                nano.inventory_enqueued += rows.len() as u64;
-                store.nanomdm_commands_record(&rows).await?;
+                settle(store, cfg, &cmd, &r).await?;
+                nano.inventory_enqueued += r.queued.len() as u64;
                 complete &= r.failed.is_empty();
                 for e in r.failed {
                     report.item_error(e);
@@ -358,6 +416,7 @@ async fn sync_inner(
                 }
             }
             Err(e) => {
+                settle_failed(store, cfg, &cmd, chunk, &e.to_string()).await?;
                 report.error = Some(format!(
                     "enqueue stopped at request {} of InstalledApplicationList: {e} (the earlier requests were queued)",
                     n + 1

@@ -58,8 +58,9 @@ fn command_row(r: &sqlx::any::AnyRow) -> Result<NanoCommand> {
 }
 
 impl Store {
-    /// Records enqueued commands (one transaction) and one `connector.commands_enqueued`
-    /// event per request type with their count and UUIDs.
+    /// Records commands about to be enqueued (one transaction), before the request, so that
+    /// an answer arriving at once finds its command. [`Store::nanomdm_commands_settle`] then
+    /// records what NanoMDM said.
     pub async fn nanomdm_commands_record(&self, rows: &[NanoCommand]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -86,24 +87,55 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let first = &rows[0];
-        let mut by_type: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
-        for c in rows {
-            by_type.entry(c.request_type.as_str()).or_default().push(
-                json!({"command_uuid": c.command_uuid, "enrollment_id": c.enrollment_id, "app_id": c.app_id, "device_id": c.device_id}),
-            );
-        }
-        for (rt, list) in by_type {
-            append_event(
-                &mut tx,
-                first.enqueued_at,
-                &format!("connector:{}", first.connector),
-                "connector.commands_enqueued",
-                &first.connector,
-                json!({"request_type": rt, "count": list.len(), "commands": list.into_iter().take(1000).collect::<Vec<_>>()}),
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records NanoMDM's answer to one enqueue: the ids it did not queue become `error` with
+    /// why (unless a device already answered), and a `connector.commands_enqueued` event lists
+    /// the ids queued.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn nanomdm_commands_settle(
+        &self,
+        connector: &str,
+        command_uuid: &str,
+        request_type: &str,
+        app_id: Option<&str>,
+        queued: &[String],
+        failed: &[(String, String)],
+        at: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for (id, why) in failed {
+            sqlx::query(
+                "UPDATE nanomdm_commands SET status = 'error', detail = $1, updated_at = $2 \
+                 WHERE connector = $3 AND command_uuid = $4 AND enrollment_id = $5 \
+                 AND status = 'queued'",
             )
+            .bind(why)
+            .bind(at)
+            .bind(connector)
+            .bind(command_uuid)
+            .bind(id)
+            .execute(&mut *tx)
             .await?;
         }
+        append_event(
+            &mut tx,
+            at,
+            &format!("connector:{connector}"),
+            "connector.commands_enqueued",
+            connector,
+            json!({
+                "request_type": request_type,
+                "command_uuid": command_uuid,
+                "app_id": app_id,
+                "queued": queued.len(),
+                "enrollment_ids": queued.iter().take(1000).collect::<Vec<_>>(),
+                "not_queued": failed.len(),
+            }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
