@@ -19,6 +19,7 @@
 mod assessments;
 mod canonical;
 mod dashboard;
+mod connector_lookup;
 mod connectors;
 mod days;
 mod findings;
