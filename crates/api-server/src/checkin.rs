@@ -421,9 +421,20 @@ pub(crate) async fn checkin(
     let new_hash = new_inventory.as_ref().map(|(h, _, _)| h.clone());
     let findings_changed = dev.findings_hash.as_deref() != Some(o.findings_hash.as_str());
     let new_findings_hash = findings_changed.then(|| o.findings_hash.clone());
+    let at_ms = storage::now_ms();
+    let results = u32::try_from(body.action_results.len()).unwrap_or(u32::MAX);
+    state.quotas.charge(
+        &dev.id,
+        crate::device_quota::Charge {
+            inventories: u32::from(new_inventory.is_some()),
+            results,
+            events: results.saturating_add(u32::from(findings_changed)),
+        },
+        at_ms,
+    )?;
     let write = CheckinWrite {
         device_id: dev.id.clone(),
-        at_ms: storage::now_ms(),
+        at_ms,
         inventory: new_inventory,
         compliant,
         overdue: o.overdue,

@@ -19,6 +19,7 @@ mod cache;
 mod checkin;
 mod compliance;
 mod conn;
+mod device_quota;
 mod fields;
 mod follow;
 mod governance;
@@ -51,6 +52,7 @@ pub use assessments::VERDICTS;
 pub use audit::LedgerConfig;
 pub use checkin::{inventory_hash, load_active, ActivePolicy};
 pub use connectors::ConnectorConfig;
+pub use device_quota::DeviceQuotaLimits;
 pub use notifier::NotificationsConfig;
 pub use oidc::{Oidc, OidcConfig};
 pub use session::{SessionConfig, MAX_COOKIE_HEADER, SESSION_COOKIE};
@@ -120,6 +122,9 @@ pub struct Config {
     /// client's /64), burst: the same number. 0: unlimited. Behind a proxy every client has the
     /// proxy's address: raise it there.
     pub enroll_per_minute: u32,
+    /// What one device may make the server store per hour (changed inventories, action
+    /// results, events); past it a check-in is refused with 429 and `Retry-After`.
+    pub device_quotas: DeviceQuotaLimits,
     /// How long a device credential read from the database is trusted at most without
     /// reading it again. Revocations and changes reach the cache sooner, through the event
     /// follower. Zero: read on every request.
@@ -170,6 +175,7 @@ impl Default for Config {
             next_checkin_s: 900,
             rate_per_token: 200,
             enroll_per_minute: 60,
+            device_quotas: DeviceQuotaLimits::default(),
             device_cache_ttl: Duration::from_secs(600),
             follow_interval: Duration::from_secs(1),
             time_zone: storage::Zone::utc(),
@@ -209,6 +215,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     limiter: Arc<auth::RateLimiter>,
     enroll_limiter: Arc<auth::RateLimiter>,
+    quotas: Arc<device_quota::DeviceQuotas>,
     devices: Arc<cache::DeviceCache>,
     own_events: writer::OwnEvents,
     policy_jobs: Arc<policy_job::PolicyJobs>,
@@ -757,6 +764,7 @@ impl Server {
             store,
             limiter: Arc::new(auth::RateLimiter::new(config.rate_per_token)),
             enroll_limiter: Arc::new(auth::RateLimiter::per_minute(config.enroll_per_minute)),
+            quotas: Arc::new(device_quota::DeviceQuotas::new(config.device_quotas)),
             uploads: Arc::new(assessments::UploadLimits::new(&config)),
             devices: Arc::new(cache::DeviceCache::new(config.device_cache_ttl)),
             accounts: Arc::new(session::Accounts::new(&config.session, listen)),
@@ -931,6 +939,9 @@ pub enum ApiError {
     /// 429.
     #[error("rate limit exceeded")]
     RateLimited(u64),
+    /// 429 with `Retry-After` (seconds): a per-device hourly quota.
+    #[error("device quota exceeded: {1}")]
+    QuotaExceeded(u64, String),
     /// 503: the write could not be made durable.
     #[error("storage unavailable")]
     Unavailable,
@@ -966,7 +977,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::QuotaExceeded(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(detail) => {
@@ -976,7 +987,10 @@ impl IntoResponse for ApiError {
         };
         let mut res =
             (status, Json(serde_json::json!({"error": self.to_string()}))).into_response();
-        if let ApiError::RateLimited(secs) | ApiError::Busy(secs, _) = self {
+        if let ApiError::RateLimited(secs)
+        | ApiError::Busy(secs, _)
+        | ApiError::QuotaExceeded(secs, _) = self
+        {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }

@@ -265,7 +265,8 @@ impl AppState {
             State(self.clone()),
             Extension(p),
             crate::assessments::ApkContentType,
-            Ok(apk),
+            axum::http::HeaderMap::new(),
+            axum::body::Body::from(apk),
         )
         .await
         {
@@ -275,12 +276,5 @@ impl AppState {
                 Err((e.into_response().status(), message))
             }
         }
-    }
-}
-
-impl ActivePolicy {
-    /// The parsed policy of this version.
-    pub fn policy(&self) -> &app_policy::Policy {
-        self.policy()
     }
 }

@@ -23,6 +23,17 @@ pub(crate) struct ServeArgs {
     /// unlimited). Behind a reverse proxy every client has the proxy's address: raise it.
     #[arg(long, default_value_t = api_server::Config::default().enroll_per_minute)]
     enroll_rate_limit: u32,
+    /// Check-ins with a changed inventory one device may send per hour (0: unlimited). Past
+    /// it, and past the two quotas below, a check-in is refused whole with 429 and
+    /// Retry-After until the next hour; check-ins that change nothing are always answered.
+    #[arg(long, default_value_t = api_server::Config::default().device_quotas.inventories_per_hour)]
+    device_inventories_per_hour: u32,
+    /// Action results one device may report per hour (0: unlimited).
+    #[arg(long, default_value_t = api_server::Config::default().device_quotas.results_per_hour)]
+    device_results_per_hour: u32,
+    /// Events one device's check-ins may write per hour (0: unlimited).
+    #[arg(long, default_value_t = api_server::Config::default().device_quotas.events_per_hour)]
+    device_events_per_hour: u32,
     /// Seconds a client has to send a complete request head (slowloris defence); it also
     /// closes a keep-alive connection waiting that long for its next request.
     #[arg(long, default_value_t = api_server::Config::default().header_timeout.as_secs())]
@@ -278,6 +289,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let config = api_server::Config {
             rate_per_token: args.rate_limit,
             enroll_per_minute: args.enroll_rate_limit,
+            device_quotas: api_server::DeviceQuotaLimits {
+                inventories_per_hour: args.device_inventories_per_hour,
+                results_per_hour: args.device_results_per_hour,
+                events_per_hour: args.device_events_per_hour,
+            },
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
             max_connections: args.max_connections.max(1),

@@ -18,9 +18,9 @@
 
 mod assessments;
 mod canonical;
-mod dashboard;
 mod connector_lookup;
 mod connectors;
+mod dashboard;
 mod days;
 mod findings;
 mod intel;
@@ -49,8 +49,8 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 pub use app_policy::{ActionResult, MAX_RESULT_TEXT};
 pub use assessments::{AssessmentFilter, AssessmentSummary, NewAssessment};
 pub use canonical::canonical_json;
-pub use dashboard::{DeviceBucket, EventFilter, Freshness, RuleWorst};
 pub use connectors::{ConnectorRow, MdmDevice};
+pub use dashboard::{DeviceBucket, EventFilter, Freshness, RuleWorst};
 pub use days::Zone;
 pub use findings::{
     day_of, series_days, Exposure, ExposureScope, FindingWrite, RuleSummary, SeriesPoint,

@@ -248,6 +248,89 @@ async fn action_results_only_for_issued_actions_once_each() {
     }
 }
 
+/// Item 6: per-device hourly quotas. A device that keeps changing its inventory, or floods
+/// results and events, is refused with 429 and `Retry-After` past its quota (before, one
+/// device wrote 105 MB and 12,000 events in 3 s); nothing of the refused check-in is stored,
+/// other devices are not affected, and a check-in that changes nothing is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_quotas_bound_what_one_device_writes_per_hour() {
+    for (url, dir) in backends().await {
+        let config = Config {
+            device_quotas: api_server::DeviceQuotaLimits {
+                inventories_per_hour: 3,
+                results_per_hour: 0,
+                events_per_hour: 2,
+            },
+            ..Config::default()
+        };
+        let app = TestApp::start_with(&url, dir, config).await;
+        app.publish(CANADA).await;
+        let (a_id, a) = app.enroll("a").await;
+        let (_, b) = app.enroll("b").await;
+        // Three changed inventories pass; the first two open and close a WeChat finding (two
+        // events: the events quota is now full as well).
+        let mut hash = String::new();
+        for ids in [
+            &["com.tencent.mm"][..],
+            &["org.example.one"],
+            &["org.example.two"],
+        ] {
+            let (s, v) = app
+                .checkin(&a, json!({"inventory": crate::apps(ids)}))
+                .await;
+            assert_eq!(s, 200, "{v}");
+            hash = v["inventory_hash"].as_str().expect("hash").to_string();
+        }
+        // The fourth changed inventory is refused whole, naming the quota.
+        let r = app
+            .client
+            .post(format!("{}/api/v1/checkin", app.base))
+            .bearer_auth(&a)
+            .json(&json!({"inventory": crate::apps(&["com.tencent.mm"])}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 429);
+        let after: u64 = r
+            .headers()
+            .get("retry-after")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!((1..=3600).contains(&after), "{after}");
+        let v: Value = r.json().await.expect("JSON error");
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("quota") && msg.contains("changed inventories"),
+            "{v}"
+        );
+        // Nothing of it was stored: the device still holds the third inventory, no finding.
+        let (_, d) = app
+            .get(&format!("/api/v1/devices/{a_id}"), &app.admin)
+            .await;
+        let held: Vec<&str> = d["installs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|x| x["removed_at"].is_null())
+                    .filter_map(|x| x["app_id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(held, ["org.example.two"], "{d}");
+        assert_eq!(d["findings"].as_array().map(Vec::len), Some(0), "{d}");
+        // An unchanged check-in costs nothing and is answered.
+        let (s, v) = app.checkin(&a, json!({"inventory_hash": hash})).await;
+        assert_eq!(s, 200, "{v}");
+        // Another device has its own quota.
+        let (s, v) = app
+            .checkin(&b, json!({"inventory": crate::apps(&["com.tencent.mm"])}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        app.stop().await;
+    }
+}
+
 /// Item 6: field caps (app ids at 255 bytes as Android allows, names, justifications, token
 /// names) and NUL bytes refused with 422 naming the field, on every backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
