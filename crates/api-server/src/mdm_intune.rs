@@ -39,7 +39,9 @@ pub struct IntunePushReport {
 
 /// What the active policy asks of Intune today: the iOS `appListItem`s and the Android
 /// packages, from `policy export --to intune`.
-pub(crate) fn intune_lists(active: &ActivePolicy) -> Result<(Vec<Value>, BTreeSet<String>), String> {
+pub(crate) fn intune_lists(
+    active: &ActivePolicy,
+) -> Result<(Vec<Value>, BTreeSet<String>), String> {
     let p = active.policy();
     if p.mode == app_policy::Mode::Allowlist {
         return Err("an allowlist policy is not pushed into Intune (restrictedApps and uninstall assignments express a ban)".into());
@@ -124,13 +126,15 @@ pub(crate) async fn run(
                     if let Some(why) = d.apps_unavailable.take() {
                         kept += 1;
                         if kept as usize <= MAX_DEVICE_WARNINGS {
-                            report
-                                .warnings
-                                .push(format!("managedDevices/{} ({}): {why}", d.id, d.display_name));
+                            report.warnings.push(format!(
+                                "managedDevices/{} ({}): {why}",
+                                d.id, d.display_name
+                            ));
                         }
                         if let Some(id) = store.connector_device_id(&cfg.name, &d.id).await? {
                             let json = store.device_apps_json(&id).await?;
-                            d.inventory.apps = serde_json::from_str::<Vec<App>>(&json).unwrap_or_default();
+                            d.inventory.apps =
+                                serde_json::from_str::<Vec<App>>(&json).unwrap_or_default();
                         }
                     }
                     devices.push(pulled(d));
@@ -182,7 +186,11 @@ pub(crate) async fn run(
                 out.warnings.sort();
                 out.warnings.dedup();
                 let r = match client.push_ios(&ios, &ios_t, cfg.push, &mut out).await {
-                    Ok(()) => client.push_android(&android, &and_t, cfg.push, &mut out).await,
+                    Ok(()) => {
+                        client
+                            .push_android(&android, &and_t, cfg.push, &mut out)
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(e) = r {

@@ -211,7 +211,11 @@ impl IntuneConfig {
             .aad_groups
             .iter()
             .map(|(g, id)| (g.as_str(), id))
-            .chain(self.all_devices_group.iter().map(|id| ("all_devices_group", id)))
+            .chain(
+                self.all_devices_group
+                    .iter()
+                    .map(|id| ("all_devices_group", id)),
+            )
         {
             if !plain(id) {
                 return Err(format!(
@@ -1190,7 +1194,9 @@ pub fn targets(
 
 /// The display names of the parts of `base`: `"<base> (1/2)"`, `"<base> (2/2)"`.
 pub fn part_names(base: &str, parts: usize) -> Vec<String> {
-    (1..=parts).map(|k| format!("{base} ({k}/{parts})")).collect()
+    (1..=parts)
+        .map(|k| format!("{base} ({k}/{parts})"))
+        .collect()
 }
 
 /// Whether `name` is one of ours: `"<base> (k/n)"`.
@@ -1416,7 +1422,9 @@ impl IntuneClient {
                 Err(e) => return Err(e),
             }
         }
-        Err(ConnError::Conflict("iOS compliance policies still changing".into()))
+        Err(ConnError::Conflict(
+            "iOS compliance policies still changing".into(),
+        ))
     }
 
     async fn assign_policy(&self, id: &str, assignments: &[Value]) -> Result<(), ConnError> {
@@ -1621,7 +1629,8 @@ groups = ["fleet"]
         w["operatingSystem"] = json!("Windows");
         assert!(map_device(&w, &c).expect("ok").is_none());
         let mut no = d.clone();
-        no.as_object_mut().map(|o| o.remove("managedDeviceOwnerType"));
+        no.as_object_mut()
+            .map(|o| o.remove("managedDeviceOwnerType"));
         let e = map_device(&no, &c).expect_err("ownership");
         assert_eq!(e.item, "managedDevices/d1");
         let mut bad = d.clone();

@@ -198,8 +198,14 @@ fn app(name: &str, platform: &str) -> Value {
 
 async fn pull_all(
     c: &IntuneClient,
-) -> Result<(Vec<connectors::intune::IntuneDevice>, Vec<connectors::ItemError>, u64), (ConnError, usize)>
-{
+) -> Result<
+    (
+        Vec<connectors::intune::IntuneDevice>,
+        Vec<connectors::ItemError>,
+        u64,
+    ),
+    (ConnError, usize),
+> {
     let mut pager = c.devices();
     let mut devs = Vec::new();
     let mut errors = Vec::new();
@@ -230,20 +236,37 @@ async fn pull_pages_through_429_5xx_expired_token_and_changing_next_links() {
         let id = d["id"].as_str().expect("id").to_string();
         let n = if i == 4 { 95 } else { 2 };
         let list: Vec<Value> = (0..n)
-            .map(|k| app(&format!("com.example.app{k}"), if i % 2 == 0 { "ios" } else { "androidWorkProfile" }))
+            .map(|k| {
+                app(
+                    &format!("com.example.app{k}"),
+                    if i % 2 == 0 {
+                        "ios"
+                    } else {
+                        "androidWorkProfile"
+                    },
+                )
+            })
             .collect();
         apps.insert(id, json!(list));
     }
     emu.put("devices", json!(devs)).await;
     emu.put("apps", Value::Object(apps)).await;
-    emu.put("faults", json!({"status_429": 1, "status_503": 2, "slow_ms": 5}))
-        .await;
+    emu.put(
+        "faults",
+        json!({"status_429": 1, "status_503": 2, "slow_ms": 5}),
+    )
+    .await;
     let c = emu.client("");
     let mut pager = c.devices();
     let first = pager.next_page().await.expect("page 1").expect("some");
     assert_eq!(first.devices.len(), 100);
-    assert_eq!(first.devices[4].inventory.apps.len(), 95, "detectedApps followed through its nextLinks");
-    emu.put("faults", json!({"expire_token": true, "slow_ms": 0})).await;
+    assert_eq!(
+        first.devices[4].inventory.apps.len(),
+        95,
+        "detectedApps followed through its nextLinks"
+    );
+    emu.put("faults", json!({"expire_token": true, "slow_ms": 0}))
+        .await;
     let mut n = first.devices.len();
     let mut other = first.other_platforms;
     while let Some(p) = pager.next_page().await.expect("page") {
@@ -267,7 +290,8 @@ async fn maps_ownership_platform_and_apps_and_keeps_fully_managed_android_unread
     fm["managementAgent"] = json!("googleCloudDevicePolicyController");
     let mut unknown = device(1, "iPadOS");
     unknown["managedDeviceOwnerType"] = json!("unknown");
-    emu.put("devices", json!([device(0, "iOS"), unknown, fm])).await;
+    emu.put("devices", json!([device(0, "iOS"), unknown, fm]))
+        .await;
     emu.put(
         "apps",
         json!({"dev-0000": [app("com.tencent.xin", "ios")], "dev-0001": [], "dev-0002": [app("com.tencent.mm", "androidDedicatedAndFullyManaged")]}),
@@ -288,10 +312,9 @@ async fn maps_ownership_platform_and_apps_and_keeps_fully_managed_android_unread
     assert!(devs[2].inventory.apps.is_empty());
     let log = emu.get("log").await;
     assert!(
-        !log.as_array()
-            .expect("log")
-            .iter()
-            .any(|l| l.as_str().is_some_and(|l| l.contains("dev-0002/detectedApps"))),
+        !log.as_array().expect("log").iter().any(|l| l
+            .as_str()
+            .is_some_and(|l| l.contains("dev-0002/detectedApps"))),
         "Intune reports no apps for fully managed devices: not asked"
     );
     emu.assert_no_violations().await;
@@ -301,16 +324,30 @@ async fn maps_ownership_platform_and_apps_and_keeps_fully_managed_android_unread
 async fn bad_devices_are_named_and_the_others_kept() {
     let emu = Emulator::start();
     let mut devs: Vec<Value> = (0..7).map(|i| device(i, "iOS")).collect();
-    devs[1].as_object_mut().map(|o| o.remove("managedDeviceOwnerType"));
+    devs[1]
+        .as_object_mut()
+        .map(|o| o.remove("managedDeviceOwnerType"));
     devs[2]["complianceState"] = json!("sortOfCompliant");
     devs[5]["managedDeviceOwnerType"] = json!("shared");
     let mut apps = serde_json::Map::new();
     for d in &devs {
-        apps.insert(d["id"].as_str().expect("id").into(), json!([app("com.ok", "ios")]));
+        apps.insert(
+            d["id"].as_str().expect("id").into(),
+            json!([app("com.ok", "ios")]),
+        );
     }
-    apps.insert("dev-0003".into(), json!([app("com.ok", "ios"), {"id": "x", "version": "2"}]));
-    apps.insert("dev-0004".into(), json!([{"id": "y", "displayName": "com.bad", "sizeInByte": "large"}]));
-    apps.insert("dev-0006".into(), json!([{"id": "z", "displayName": "com.new", "platform": "fuchsia"}]));
+    apps.insert(
+        "dev-0003".into(),
+        json!([app("com.ok", "ios"), {"id": "x", "version": "2"}]),
+    );
+    apps.insert(
+        "dev-0004".into(),
+        json!([{"id": "y", "displayName": "com.bad", "sizeInByte": "large"}]),
+    );
+    apps.insert(
+        "dev-0006".into(),
+        json!([{"id": "z", "displayName": "com.new", "platform": "fuchsia"}]),
+    );
     emu.put("lenient", json!(true)).await;
     emu.put("devices", json!(devs)).await;
     emu.put("apps", Value::Object(apps)).await;
@@ -329,9 +366,23 @@ async fn bad_devices_are_named_and_the_others_kept() {
             "managedDevices/dev-0006/detectedApps[0] (com.new)",
         ]
     );
-    assert!(errors[0].message.contains("managedDeviceOwnerType is missing"), "{}", errors[0]);
-    assert!(errors[1].message.contains("sortOfCompliant"), "{}", errors[1]);
-    assert!(errors[2].message.contains("displayName is missing"), "{}", errors[2]);
+    assert!(
+        errors[0]
+            .message
+            .contains("managedDeviceOwnerType is missing"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].message.contains("sortOfCompliant"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].message.contains("displayName is missing"),
+        "{}",
+        errors[2]
+    );
     assert!(errors[3].message.contains("sizeInByte"), "{}", errors[3]);
     assert!(errors[4].message.contains("shared"), "{}", errors[4]);
     assert!(errors[5].message.contains("fuchsia"), "{}", errors[5]);
@@ -365,7 +416,11 @@ fn ours(policies: &Value) -> Vec<(String, usize, Vec<String>)> {
         .as_array()
         .expect("list")
         .iter()
-        .filter(|p| p["displayName"].as_str().is_some_and(|n| n.starts_with("interdict ban")))
+        .filter(|p| {
+            p["displayName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("interdict ban"))
+        })
         .map(|p| {
             (
                 p["displayName"].as_str().unwrap_or("").to_string(),
@@ -403,10 +458,19 @@ async fn splits_a_150_app_ios_restricted_list_into_two_policies() {
         .expect("dry run");
     assert_eq!((dry.ios_apps, dry.ios_parts), (150, 2));
     let diff = dry.diff_text();
-    assert!(diff.contains("+ create interdict ban (1/2): iosCompliancePolicy, 100 restricted apps"), "{diff}");
-    assert!(diff.contains("+ create interdict ban (2/2): iosCompliancePolicy, 50 restricted apps"), "{diff}");
+    assert!(
+        diff.contains("+ create interdict ban (1/2): iosCompliancePolicy, 100 restricted apps"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ create interdict ban (2/2): iosCompliancePolicy, 50 restricted apps"),
+        "{diff}"
+    );
     assert!(diff.contains("- delete interdict ban (1/1)"), "{diff}");
-    assert!(dry.warnings.iter().any(|w| w.contains("split into 2 policies")));
+    assert!(dry
+        .warnings
+        .iter()
+        .any(|w| w.contains("split into 2 policies")));
     assert_eq!(
         ours(&emu.get("policies").await),
         vec![("interdict ban (1/1)".into(), 3, vec![])],
@@ -438,7 +502,11 @@ async fn splits_a_150_app_ios_restricted_list_into_two_policies() {
         .as_array()
         .expect("list")
         .iter()
-        .filter(|p| p["displayName"].as_str().is_some_and(|n| n.starts_with("interdict ban")))
+        .filter(|p| {
+            p["displayName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("interdict ban"))
+        })
         .flat_map(|p| p["restrictedApps"].as_array().cloned().unwrap_or_default())
         .filter_map(|a| a["appId"].as_str().map(String::from))
         .collect();
@@ -458,7 +526,11 @@ async fn splits_a_150_app_ios_restricted_list_into_two_policies() {
     c.push_ios(&items[..120], &targets, PushMode::Apply, &mut less)
         .await
         .expect("update");
-    assert!(less.diff_text().contains("~ update interdict ban (2/2)"), "{}", less.diff_text());
+    assert!(
+        less.diff_text().contains("~ update interdict ban (2/2)"),
+        "{}",
+        less.diff_text()
+    );
     assert_eq!(
         ours(&emu.get("policies").await),
         vec![
@@ -537,7 +609,11 @@ async fn android_uninstall_assignments_keep_the_other_assignments() {
             ("other-group".to_string(), "available".to_string())
         ]
     );
-    assert_eq!(find("a-mail")["assignments"][0]["intent"], "required", "not banned: untouched");
+    assert_eq!(
+        find("a-mail")["assignments"][0]["intent"],
+        "required",
+        "not banned: untouched"
+    );
     let mut again = PushOutcome::default();
     c.push_android(&banned, &targets, PushMode::Apply, &mut again)
         .await
@@ -556,7 +632,10 @@ async fn certificate_assertions_are_accepted_and_a_wrong_secret_refused() {
     cfg.certificate_file = Some(emu.cert.0.clone());
     cfg.private_key_file = Some(emu.cert.1.clone());
     let c = emu.client_with(&cfg);
-    let (devs, _, _) = pull_all(&c).await.map_err(|(e, _)| e).expect("pull with a certificate");
+    let (devs, _, _) = pull_all(&c)
+        .await
+        .map_err(|(e, _)| e)
+        .expect("pull with a certificate");
     assert_eq!(devs.len(), 1);
     // A second token (after expiry) needs a fresh assertion: jti is never reused.
     emu.put("faults", json!({"expire_token": true})).await;
@@ -568,7 +647,10 @@ async fn certificate_assertions_are_accepted_and_a_wrong_secret_refused() {
     cfg.certificate_file = Some(other.0);
     cfg.private_key_file = Some(other.1);
     cfg.max_attempts = 1;
-    let e = pull_all(&emu.client_with(&cfg)).await.expect_err("refused").0;
+    let e = pull_all(&emu.client_with(&cfg))
+        .await
+        .expect_err("refused")
+        .0;
     assert!(matches!(e, ConnError::Auth(_)), "{e}");
     assert!(e.to_string().contains("AADSTS700027"), "{e}");
 
@@ -576,7 +658,10 @@ async fn certificate_assertions_are_accepted_and_a_wrong_secret_refused() {
     std::fs::write(&wrong, "not-the-secret").expect("write");
     let mut cfg = emu.config("max_attempts = 1");
     cfg.client_secret_file = Some(wrong);
-    let e = pull_all(&emu.client_with(&cfg)).await.expect_err("refused").0;
+    let e = pull_all(&emu.client_with(&cfg))
+        .await
+        .expect_err("refused")
+        .0;
     assert!(e.to_string().contains("AADSTS7000215"), "{e}");
 }
 
@@ -598,7 +683,10 @@ async fn the_emulator_refuses_bodies_the_graph_sdk_cannot_read() {
         .await
         .expect("json");
     let token = tok["access_token"].as_str().expect("access_token");
-    let url = format!("{}/beta/deviceManagement/deviceCompliancePolicies", emu.base);
+    let url = format!(
+        "{}/beta/deviceManagement/deviceCompliancePolicies",
+        emu.base
+    );
     let actions = json!([{"ruleName": "PasswordRequired", "scheduledActionConfigurations": [
         {"actionType": "block", "gracePeriodHours": 0}]}]);
     for body in [
@@ -626,8 +714,14 @@ async fn the_emulator_refuses_bodies_the_graph_sdk_cannot_read() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(v.len(), 4, "{v:?}");
-    assert!(v[0].contains("restrictedAps: not a property of IosCompliancePolicy"), "{v:?}");
-    assert!(v[1].contains("appID: not a property of AppListItem"), "{v:?}");
+    assert!(
+        v[0].contains("restrictedAps: not a property of IosCompliancePolicy"),
+        "{v:?}"
+    );
+    assert!(
+        v[1].contains("appID: not a property of AppListItem"),
+        "{v:?}"
+    );
     assert!(v[2].contains("actionType: the SDK could not read"), "{v:?}");
     assert!(v[3].contains("more than 100 apps"), "{v:?}");
 }

@@ -53,7 +53,9 @@ fn start_emulator(dir: &Path) -> (Emulator, PathBuf) {
     let key = dir.join("app.key").display().to_string();
     let crt = dir.join("app.pem").display().to_string();
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key,
+        ])
         .args(["-out", &crt, "-days", "2", "-subj", "/CN=interdict-test"])
         .stderr(Stdio::null())
         .status()
@@ -204,7 +206,10 @@ async fn intune_connector_pulls_detected_apps_and_pushes_restricted_apps_and_uni
     for i in 0.. {
         assert!(i < 2400, "the server's first sync never finished");
         let v = admin_get(&base, &admin, "/api/v1/connectors").await;
-        let state = v["connectors"][0]["state"].as_str().unwrap_or("").to_string();
+        let state = v["connectors"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if state != "running" && state != "never" {
             assert_eq!(v["connectors"][0]["kind"], "intune", "{v}");
             break;
@@ -216,16 +221,28 @@ async fn intune_connector_pulls_detected_apps_and_pushes_restricted_apps_and_uni
     let r = sync(&store, &config);
     assert_eq!(r["state"], "ok", "{r}");
     assert_eq!(r["kind"], "intune");
-    assert_eq!((r["complete"].as_bool(), r["devices"].as_u64()), (Some(true), Some(3)), "{r}");
+    assert_eq!(
+        (r["complete"].as_bool(), r["devices"].as_u64()),
+        (Some(true), Some(3)),
+        "{r}"
+    );
     assert_eq!(r["non_compliant"], 2, "{r}");
     let notes = r["warnings"].to_string();
     assert!(notes.contains("every 7 days"), "{r}");
     assert!(notes.contains("1 devices of other platforms"), "{r}");
     let diff = r["intune_push"]["diff"].as_str().expect("diff");
     assert!(diff.contains("+ create interdict ban (1/1)"), "{diff}");
-    assert!(diff.contains(&format!("~ uninstall com.tencent.mm: group {GROUP} + uninstall")), "{diff}");
+    assert!(
+        diff.contains(&format!(
+            "~ uninstall com.tencent.mm: group {GROUP} + uninstall"
+        )),
+        "{diff}"
+    );
     assert_eq!(r["intune_push"]["applied"], false);
-    assert_eq!(control(&emu, reqwest::Method::GET, "policies", None).await, json!([]));
+    assert_eq!(
+        control(&emu, reqwest::Method::GET, "policies", None).await,
+        json!([])
+    );
 
     // Apply.
     std::fs::write(
@@ -242,7 +259,10 @@ async fn intune_connector_pulls_detected_apps_and_pushes_restricted_apps_and_uni
     let pols = pols.as_array().expect("policies");
     assert_eq!(pols.len(), 1, "{pols:?}");
     assert_eq!(pols[0]["displayName"], "interdict ban (1/1)");
-    assert_eq!(pols[0]["@odata.type"], "#microsoft.graph.iosCompliancePolicy");
+    assert_eq!(
+        pols[0]["@odata.type"],
+        "#microsoft.graph.iosCompliancePolicy"
+    );
     let ids: Vec<&str> = pols[0]["restrictedApps"]
         .as_array()
         .expect("apps")
@@ -252,7 +272,10 @@ async fn intune_connector_pulls_detected_apps_and_pushes_restricted_apps_and_uni
     assert!(ids.contains(&"com.tencent.xin"), "{ids:?}");
     assert_eq!(pols[0]["assignments"][0]["target"]["groupId"], GROUP);
     let mobile = control(&emu, reqwest::Method::GET, "mobile_apps", None).await;
-    assert_eq!(mobile[0]["assignments"][0]["intent"], "uninstall", "{mobile}");
+    assert_eq!(
+        mobile[0]["assignments"][0]["intent"], "uninstall",
+        "{mobile}"
+    );
     assert_eq!(mobile[0]["assignments"][0]["target"]["groupId"], GROUP);
 
     // The Android device is now reported fully managed: Intune gives no apps for it; its stored
@@ -282,7 +305,13 @@ async fn intune_connector_pulls_detected_apps_and_pushes_restricted_apps_and_uni
     let notes = r["warnings"].to_string();
     assert!(notes.contains("managedDevices/and-1"), "{r}");
     assert!(notes.contains("fully managed"), "{r}");
-    assert!(r["intune_push"]["diff"].as_str().expect("diff").contains("= unchanged interdict ban (1/1)"), "{r}");
+    assert!(
+        r["intune_push"]["diff"]
+            .as_str()
+            .expect("diff")
+            .contains("= unchanged interdict ban (1/1)"),
+        "{r}"
+    );
 
     let v = admin_get(&base, &admin, "/api/v1/connectors").await;
     assert_eq!(v["connectors"][0]["state"], "ok", "{v}");

@@ -402,7 +402,11 @@ fn export_amapi_and_intune_field_names() {
     let asg = &wechat["assign"]["mobileAppAssignments"][0];
     assert_eq!(asg["intent"], "uninstall");
     assert_eq!(asg["@odata.type"], "#microsoft.graph.mobileAppAssignment");
-    assert!(stderr(&out).contains("listed for both Android and iOS"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listed for both Android and iOS"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
