@@ -179,7 +179,7 @@ fn device(i: usize, os: &str) -> Value {
         "deviceName": format!("Phone {i}"),
         "operatingSystem": os,
         "osVersion": "17.5",
-        "managedDeviceOwnerType": if i % 3 == 0 { "personal" } else { "company" },
+        "managedDeviceOwnerType": if i.is_multiple_of(3) { "personal" } else { "company" },
         "complianceState": "compliant",
         "managementAgent": "mdm",
         "deviceEnrollmentType": "userEnrollment",
@@ -228,7 +228,16 @@ async fn pull_all(
 async fn pull_pages_through_429_5xx_expired_token_and_changing_next_links() {
     let emu = Emulator::start();
     let mut devs: Vec<Value> = (0..230)
-        .map(|i| device(i, if i % 2 == 0 { "iOS" } else { "Android" }))
+        .map(|i| {
+            device(
+                i,
+                if i.is_multiple_of(2) {
+                    "iOS"
+                } else {
+                    "Android"
+                },
+            )
+        })
         .collect();
     devs.push(device(900, "Windows"));
     let mut apps = serde_json::Map::new();
