@@ -879,6 +879,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn intune_splits_ios_and_keeps_android_apart() {
+        let ios: Vec<String> = (0..150)
+            .map(|i| format!("\"com.ios-only.app{i}\""))
+            .collect();
+        let src = format!(
+            "[policy]\nname = \"p\"\nversion = 1\nmode = \"denylist\"\n\n[[rules]]\nid = \"ios\"\naction = \"prohibit\"\napp_ids = [{}]\nplatforms = [\"ios\"]\nrationale = \"r\"\nauthority = \"a\"\n\n[[rules]]\nid = \"android\"\naction = \"prohibit\"\napp_ids = [\"com.tencent.mm\"]\nplatforms = [\"android\"]\nrationale = \"r\"\nauthority = \"a\"\n",
+            ios.join(", ")
+        );
+        let p = crate::parse_policy(&src, "p.toml").expect("policy");
+        let out = export(&p, Target::Intune, &ExportOptions::default()).expect("export");
+        let v: Value = serde_json::from_str(&out.content).expect("json");
+        let pols = v["policies"].as_array().expect("policies");
+        assert_eq!(pols.len(), 2);
+        assert_eq!(pols[0]["displayName"], "p (iOS restricted apps 1/2)");
+        assert_eq!(
+            pols[0]["restrictedApps"].as_array().map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(pols[1]["restrictedApps"].as_array().map(Vec::len), Some(50));
+        for pol in pols {
+            assert_eq!(pol["@odata.type"], "#microsoft.graph.iosCompliancePolicy");
+            assert!(
+                !pol.to_string().contains("com.tencent.mm"),
+                "no Android id in an iOS object"
+            );
+        }
+        let apps = v["androidEnterprise"]["apps"].as_array().expect("apps");
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0]["packageId"], "com.tencent.mm");
+        assert_eq!(
+            apps[0]["assign"]["mobileAppAssignments"][0]["intent"],
+            "uninstall"
+        );
+        assert!(!out.content.contains("androidCompliancePolicy"));
+        assert!(is_android_package("com.tencent.mm"));
+        assert!(!is_android_package("com.ios-only.app1"));
+        assert!(!is_android_package("single"));
+        assert!(!is_android_package("com.1bad"));
+    }
+
+    #[test]
     fn globs_translate() {
         assert_eq!(expand_braces("com.{a,b}.*"), vec!["com.a.*", "com.b.*"]);
         assert_eq!(sqlite_glob("com.[!x]?\\*"), "com.[^x]?[*]");
