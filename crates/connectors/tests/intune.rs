@@ -734,3 +734,28 @@ async fn the_emulator_refuses_bodies_the_graph_sdk_cannot_read() {
     assert!(v[2].contains("actionType: the SDK could not read"), "{v:?}");
     assert!(v[3].contains("more than 100 apps"), "{v:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_write_reads_our_policies_again_and_finishes() {
+    let emu = Emulator::start();
+    emu.put("policies", json!([])).await;
+    // The next two writes (PATCH or assign) answer 409, as when another administrator wrote
+    // between our read and our write.
+    emu.put("faults", json!({"conflict": 2})).await;
+    let c = emu.client("");
+    let targets: BTreeSet<Target> = [Target::Group(GROUP.into())].into();
+    let mut out = PushOutcome::default();
+    c.push_ios(&restricted(150), &targets, PushMode::Apply, &mut out)
+        .await
+        .expect("push");
+    assert_eq!(out.conflicts, 2, "{}", out.diff_text());
+    assert_eq!(
+        ours(&emu.get("policies").await),
+        vec![
+            ("interdict ban (1/2)".into(), 100, vec![GROUP.to_string()]),
+            ("interdict ban (2/2)".into(), 50, vec![GROUP.to_string()]),
+        ],
+        "read again: no duplicate parts, every part assigned"
+    );
+    emu.assert_no_violations().await;
+}
