@@ -59,6 +59,13 @@ pub struct SyncReport {
     pub error: Option<String>,
     /// Requests, retries and tokens.
     pub requests: connectors::amapi::Counters,
+    /// What the administrator should know about the MDM's limits (Intune: apps refreshed every
+    /// 7 days, no apps on fully managed Android).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The Intune push (dry run or applied), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intune_push: Option<crate::mdm_intune::IntunePushReport>,
     /// The `connector.synced` event.
     pub event_seq: i64,
 }
@@ -95,11 +102,13 @@ impl SyncReport {
             push_error: None,
             error: None,
             requests: Default::default(),
+            warnings: Vec::new(),
+            intune_push: None,
             event_seq: 0,
         }
     }
 
-    fn item_error(&mut self, e: ItemError) {
+    pub(crate) fn item_error(&mut self, e: ItemError) {
         tracing::warn!(connector = %self.connector, item = %e.item, error = %e.message, "connector item refused");
         self.item_error_count += 1;
         if self.item_errors.len() < MAX_REPORTED_ITEM_ERRORS {
@@ -135,6 +144,13 @@ pub fn blocked_packages(active: &ActivePolicy) -> Result<BTreeSet<String>, Strin
         .unwrap_or_default())
 }
 
+fn platform_str(p: app_policy::model::Platform) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| "android".into())
+}
+
 fn ownership_str(o: Ownership) -> &'static str {
     match o {
         Ownership::Corporate => "corporate",
@@ -145,7 +161,7 @@ fn ownership_str(o: Ownership) -> &'static str {
 
 /// Stores one page: devices (scope from the MDM), inventories evaluated as check-ins,
 /// reconciled action results; one transaction for the devices, one for the check-ins.
-async fn ingest_page(
+pub(crate) async fn ingest_page(
     store: &Store,
     connector: &str,
     active: Option<&ActivePolicy>,
@@ -159,7 +175,7 @@ async fn ingest_page(
             external_id: p.name.clone(),
             device: NewDevice {
                 name: p.display_name.clone(),
-                platform: "android".into(),
+                platform: platform_str(p.inventory.device.platform),
                 serial: p.serial.clone(),
                 ownership: ownership_str(p.inventory.device.ownership).into(),
                 groups: p.inventory.device.groups.clone(),
@@ -296,7 +312,13 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
         .connector_sync_started(cfg.name(), cfg.kind(), started)
         .await?;
     let active = load_active(store).await?;
-    let ConnectorConfig::Amapi(amapi) = cfg;
+    let amapi = match cfg {
+        ConnectorConfig::Amapi(a) => a,
+        ConnectorConfig::Intune(c) => {
+            crate::mdm_intune::run(store, c, active.as_ref(), started, &mut report).await?;
+            return finish(store, cfg, report).await;
+        }
+    };
     match AmapiClient::new(amapi) {
         Err(e) => report.error = Some(e.to_string()),
         Ok(client) => {
@@ -355,6 +377,15 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
             report.requests = client.counters();
         }
     }
+    finish(store, cfg, report).await
+}
+
+/// Sets the sync's state, records it and its event.
+async fn finish(
+    store: &Store,
+    cfg: &ConnectorConfig,
+    mut report: SyncReport,
+) -> Result<SyncReport, ApiError> {
     report.state = if report.error.is_some() {
         "failed"
     } else if report.item_error_count > 0 || report.push_error.is_some() {

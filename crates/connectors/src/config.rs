@@ -25,6 +25,8 @@ use serde::Deserialize;
 pub enum ConnectorConfig {
     /// Google's Android Management API.
     Amapi(AmapiConfig),
+    /// Microsoft Intune through Microsoft Graph (`crate::intune`).
+    Intune(crate::intune::IntuneConfig),
 }
 
 impl ConnectorConfig {
@@ -32,6 +34,7 @@ impl ConnectorConfig {
     pub fn name(&self) -> &str {
         match self {
             ConnectorConfig::Amapi(c) => &c.name,
+            ConnectorConfig::Intune(c) => &c.name,
         }
     }
 
@@ -39,6 +42,7 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Amapi(_) => "amapi",
+            ConnectorConfig::Intune(_) => "intune",
         }
     }
 
@@ -46,6 +50,7 @@ impl ConnectorConfig {
     pub fn interval_secs(&self) -> u64 {
         match self {
             ConnectorConfig::Amapi(c) => c.interval_secs.max(1),
+            ConnectorConfig::Intune(c) => c.interval_secs.max(1),
         }
     }
 
@@ -53,6 +58,7 @@ impl ConnectorConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ConnectorConfig::Amapi(c) => c.validate(),
+            ConnectorConfig::Intune(c) => c.validate(),
         }
     }
 }
@@ -200,7 +206,9 @@ push = "apply"
 "enterprises/LC01/policies/exec" = ["exec"]
 "#;
         let f: File = toml::from_str(ok).expect("parses");
-        let ConnectorConfig::Amapi(c) = &f.connector[0];
+        let ConnectorConfig::Amapi(c) = &f.connector[0] else {
+            panic!("amapi")
+        };
         assert_eq!(c.push, PushMode::Apply);
         assert_eq!(c.page_size, 100);
         assert!(f.connector[0].validate().is_ok());

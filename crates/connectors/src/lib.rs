@@ -8,6 +8,8 @@
 //! - [`config`]: the `[[connector]]` sections of `server.toml`.
 //! - [`amapi`]: Google's Android Management API (service-account JWT, devices pull with
 //!   paging, read-modify-write merge of `BLOCKED` apps into a policy, reconcile).
+//! - [`intune`]: Microsoft Intune through Graph (client credentials, `managedDevices` and
+//!   `detectedApps`, iOS `restrictedApps` split by 100, Android Enterprise `uninstall`).
 //! - [`http`]: the retrying JSON client every connector shares (429 with `Retry-After`, 5xx,
 //!   expired tokens).
 //! - [`notify`]: webhooks signed with HMAC-SHA256.
@@ -15,6 +17,7 @@
 pub mod amapi;
 pub mod config;
 pub mod http;
+pub mod intune;
 pub mod notify;
 
 pub use config::{ConnectorConfig, PushMode};
