@@ -44,9 +44,10 @@ case "$INTEL_VENV" in /*) export INTERDICT_PYTHON="$INTEL_VENV/bin/python" ;; es
 
 # The MDM connector tests (issue 17) run emulators built from the services' official
 # descriptions: Google's discovery document from google-api-python-client, PyJWT for the token
-# endpoint, aiosmtpd for e-mail; pinned in tests/mdm/requirements.txt, in a venv of their own.
+# endpoint, aiosmtpd for e-mail, Microsoft's msgraph-beta-sdk models for the Graph emulator;
+# pinned in tests/mdm/requirements.txt, in a venv of their own.
 MDM_VENV="${CARGO_TARGET_DIR:-target}/mdm-venv"
-if ! "$MDM_VENV/bin/python" -c 'import googleapiclient, jwt, cryptography, aiosmtpd' 2>/dev/null \
+if ! "$MDM_VENV/bin/python" -c 'import googleapiclient, jwt, cryptography, aiosmtpd, msgraph_beta' 2>/dev/null \
    || ! cmp -s tests/mdm/requirements.txt "$MDM_VENV/requirements.txt"; then
   echo "==> installing the MDM emulators' packages into $MDM_VENV"
   python3 -m venv "$MDM_VENV"

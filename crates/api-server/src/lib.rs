@@ -25,6 +25,7 @@ mod follow;
 mod governance;
 mod handlers;
 mod intel;
+mod mdm_intune;
 pub mod mdm_sync;
 pub mod nanomdm;
 pub mod notifier;

@@ -59,6 +59,13 @@ pub struct SyncReport {
     pub error: Option<String>,
     /// Requests, retries and tokens.
     pub requests: connectors::amapi::Counters,
+    /// What the administrator should know about the MDM's limits (Intune: apps refreshed every
+    /// 7 days, no apps on fully managed Android).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The Intune push (dry run or applied), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intune_push: Option<crate::mdm_intune::IntunePushReport>,
     /// What a NanoMDM connector enqueued (`kind = "nanomdm"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nanomdm: Option<crate::nanomdm::NanoSyncReport>,
@@ -98,6 +105,8 @@ impl SyncReport {
             push_error: None,
             error: None,
             requests: Default::default(),
+            warnings: Vec::new(),
+            intune_push: None,
             nanomdm: None,
             event_seq: 0,
         }
@@ -139,6 +148,13 @@ pub fn blocked_packages(active: &ActivePolicy) -> Result<BTreeSet<String>, Strin
         .unwrap_or_default())
 }
 
+fn platform_str(p: app_policy::model::Platform) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| "android".into())
+}
+
 fn ownership_str(o: Ownership) -> &'static str {
     match o {
         Ownership::Corporate => "corporate",
@@ -163,7 +179,7 @@ pub(crate) struct Ingest {
 
 /// Stores one page: devices (scope from the MDM), inventories evaluated as check-ins,
 /// reconciled action results; one transaction for the devices, one for the check-ins.
-async fn ingest_page(
+pub(crate) async fn ingest_page(
     store: &Store,
     connector: &str,
     active: Option<&ActivePolicy>,
@@ -178,7 +194,7 @@ async fn ingest_page(
                 external_id: p.name.clone(),
                 device: NewDevice {
                     name: p.display_name.clone(),
-                    platform: "android".into(),
+                    platform: platform_str(p.inventory.device.platform),
                     serial: p.serial.clone(),
                     ownership: ownership_str(p.inventory.device.ownership).into(),
                     groups: p.inventory.device.groups.clone(),
@@ -339,6 +355,10 @@ pub async fn sync(store: &Store, cfg: &ConnectorConfig) -> Result<SyncReport, Ap
     let active = load_active(store).await?;
     let amapi = match cfg {
         ConnectorConfig::Amapi(a) => a,
+        ConnectorConfig::Intune(c) => {
+            crate::mdm_intune::run(store, c, active.as_ref(), started, &mut report).await?;
+            return finish(store, cfg, report).await;
+        }
         ConnectorConfig::Nanomdm(n) => {
             crate::nanomdm::sync(store, n, active.as_ref(), &mut report).await?;
             return finish(store, cfg, report).await;

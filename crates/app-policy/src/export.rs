@@ -425,60 +425,77 @@ fn apple(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
     }
 }
 
+/// Whether `id` can be an Android package name (segments of letters, digits and `_`, each
+/// starting with a letter, at least two): an iOS bundle id with `-` cannot.
+fn is_android_package(id: &str) -> bool {
+    let mut n = 0usize;
+    for seg in id.split('.') {
+        n = n.saturating_add(1);
+        let mut b = seg.bytes();
+        if !b.next().is_some_and(|c| c.is_ascii_alphabetic())
+            || !b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        {
+            return false;
+        }
+    }
+    n >= 2
+}
+
+/// Intune (Graph): iOS as `iosCompliancePolicy.restrictedApps` (split by 100), Android as the
+/// Android Enterprise form: for each app, the body of `mobileApps/{id}/assign` for the managed
+/// Google Play app with that `packageId` (intent `uninstall`, or `available` for an
+/// allowlist), with the device-owner Play Store mode. Never the Android device-administrator
+/// `androidCompliancePolicy`, which Intune retired for Google Play devices in 2024, and no
+/// object holds ids of both platforms.
 fn intune(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
     let mut warnings = Vec::new();
     let mut policies = Vec::new();
-    for (platform, odata, label) in [
-        (Platform::Ios, "#microsoft.graph.iosCompliancePolicy", "iOS"),
-        (
-            Platform::Android,
-            "#microsoft.graph.androidCompliancePolicy",
-            "Android",
-        ),
-    ] {
-        let target = format!("Intune {label}");
-        let plan = plan(p, cp, platform, want(p), &target, opts);
-        warnings.extend(plan.warnings);
-        if plan.ids.is_empty() {
-            continue;
-        }
-        let items: Vec<Value> = plan
-            .ids
-            .iter()
-            .map(|(id, rules)| {
-                let publisher = rules
-                    .iter()
-                    .filter_map(|r| p.rule(r))
-                    .flat_map(|r| r.vendors.iter())
-                    .filter_map(|v| p.vendor(&v.value))
-                    .find(|v| v.app_ids.contains(id))
-                    .map(|v| v.name.clone());
-                json!({"@odata.type": "#microsoft.graph.appListItem", "name": id, "publisher": publisher, "appStoreUrl": null, "appId": id})
-            })
-            .collect();
-        if p.mode == Mode::Allowlist && platform == Platform::Ios {
-            warnings.push("Intune compliance restrictedApps is a denylist: the allowlist is exported as iosGeneralDeviceConfiguration.compliantAppsList with compliantAppListType appsInListCompliant".into());
-            policies.push(json!({
-                "@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration",
-                "displayName": format!("{} (iOS allowed apps)", p.name),
-                "compliantAppListType": "appsInListCompliant",
-                "compliantAppsList": items,
-            }));
-            continue;
-        }
-        if p.mode == Mode::Allowlist {
-            warnings.push(format!("Intune {label}: compliance policies cannot express an allowlist; use androidDeviceOwnerPlayStoreMode allowList (or the AMAPI export)"));
-            continue;
-        }
+    let ios = plan(p, cp, Platform::Ios, want(p), "Intune iOS", opts);
+    let android = plan(p, cp, Platform::Android, want(p), "Intune Android", opts);
+    warnings.extend(ios.warnings);
+    warnings.extend(android.warnings);
+    let both: Vec<&str> = ios
+        .ids
+        .keys()
+        .filter(|id| android.ids.contains_key(*id))
+        .map(String::as_str)
+        .collect();
+    if !both.is_empty() {
+        warnings.push(format!("Intune: {} ids are listed for both Android and iOS (a rule or vendor without per-platform ids): each is exported in the iOS policy and in the Android Enterprise list, which never share an object; give such rules `platforms` to keep them apart: {}", both.len(), both.join(", ")));
+    }
+    // iOS
+    let items: Vec<Value> = ios
+        .ids
+        .iter()
+        .map(|(id, rules)| {
+            let publisher = rules
+                .iter()
+                .filter_map(|r| p.rule(r))
+                .flat_map(|r| r.vendors.iter())
+                .filter_map(|v| p.vendor(&v.value))
+                .find(|v| v.app_ids.contains(id))
+                .map(|v| v.name.clone());
+            json!({"@odata.type": "#microsoft.graph.appListItem", "name": id, "publisher": publisher, "appStoreUrl": null, "appId": id})
+        })
+        .collect();
+    if !items.is_empty() && p.mode == Mode::Allowlist {
+        warnings.push("Intune compliance restrictedApps is a denylist: the iOS allowlist is exported as iosGeneralDeviceConfiguration.compliantAppsList with compliantAppListType appsInListCompliant".into());
+        policies.push(json!({
+            "@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration",
+            "displayName": format!("{} (iOS allowed apps)", p.name),
+            "compliantAppListType": "appsInListCompliant",
+            "compliantAppsList": items,
+        }));
+    } else if !items.is_empty() {
         let chunks: Vec<&[Value]> = items.chunks(INTUNE_MAX_RESTRICTED_APPS).collect();
         if chunks.len() > 1 {
-            warnings.push(format!("Intune {label}: {} restricted apps exceed the limit of {INTUNE_MAX_RESTRICTED_APPS} per policy; split into {} policies that must all be assigned", items.len(), chunks.len()));
+            warnings.push(format!("Intune iOS: {} restricted apps exceed the limit of {INTUNE_MAX_RESTRICTED_APPS} per policy; split into {} policies that must all be assigned", items.len(), chunks.len()));
         }
         let grace_days = p
             .rules
             .iter()
             .filter(|r| {
-                r.action == Action::Prohibit && r.applies_to(platform) && in_force(r, opts.at)
+                r.action == Action::Prohibit && r.applies_to(Platform::Ios) && in_force(r, opts.at)
             })
             .map(|r| r.grace_days)
             .min()
@@ -487,16 +504,16 @@ fn intune(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
         for (i, chunk) in chunks.iter().enumerate() {
             let name = if chunks.len() > 1 {
                 format!(
-                    "{} ({label} restricted apps {}/{})",
+                    "{} (iOS restricted apps {}/{})",
                     p.name,
                     i.saturating_add(1),
                     chunks.len()
                 )
             } else {
-                format!("{} ({label} restricted apps)", p.name)
+                format!("{} (iOS restricted apps)", p.name)
             };
             policies.push(json!({
-                "@odata.type": odata,
+                "@odata.type": "#microsoft.graph.iosCompliancePolicy",
                 "displayName": name,
                 "description": p.description,
                 "restrictedApps": chunk,
@@ -511,12 +528,47 @@ fn intune(p: &Policy, cp: &CompiledPolicy<'_>, opts: &ExportOptions) -> Export {
                 }]
             }));
         }
+        warnings.push("Intune iOS restrictedApps only marks devices noncompliant (it applies to apps installed outside management); removal of managed apps needs an Uninstall assignment".into());
     }
-    warnings.push("Intune restrictedApps only marks devices noncompliant; removal needs an Uninstall assignment (managed apps only)".into());
+    // Android Enterprise
+    let (intent, mode) = match p.mode {
+        Mode::Denylist => ("uninstall", "blockList"),
+        Mode::Allowlist => ("available", "allowList"),
+    };
+    let mut apps = Vec::new();
+    for id in android.ids.keys() {
+        if !is_android_package(id) {
+            warnings.push(format!("Intune Android: {id:?} is not an Android package name; left out of the Android Enterprise list"));
+            continue;
+        }
+        apps.push(json!({
+            "packageId": id,
+            "assign": {"mobileAppAssignments": [{
+                "@odata.type": "#microsoft.graph.mobileAppAssignment",
+                "intent": intent,
+                "target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}
+            }]}
+        }));
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("policies".into(), Value::Array(policies));
+    if !apps.is_empty() {
+        warnings.push(format!("Intune Android Enterprise: each app is an assignment with intent {intent} of the managed Google Play app (androidManagedStoreApp) with that packageId: POST deviceAppManagement/mobileApps/{{id}}/assign, after adding the app from managed Google Play (Intune acts on managed apps only); retarget allDevicesAssignmentTarget to your groups"));
+        out.insert(
+            "androidEnterprise".into(),
+            json!({
+                "playStore": {
+                    "@odata.type": "#microsoft.graph.androidDeviceOwnerGeneralDeviceConfiguration",
+                    "displayName": format!("{} (Android Enterprise Play Store)", p.name),
+                    "playStoreMode": mode
+                },
+                "apps": apps
+            }),
+        );
+    }
     common_warnings(p, &mut warnings, "Intune");
     Export {
-        content: serde_json::to_string_pretty(&json!({"policies": policies})).unwrap_or_default()
-            + "\n",
+        content: serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default() + "\n",
         warnings,
     }
 }
@@ -825,6 +877,47 @@ fn osquery(p: &Policy, opts: &ExportOptions) -> Export {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intune_splits_ios_and_keeps_android_apart() {
+        let ios: Vec<String> = (0..150)
+            .map(|i| format!("\"com.ios-only.app{i}\""))
+            .collect();
+        let src = format!(
+            "[policy]\nname = \"p\"\nversion = 1\nmode = \"denylist\"\n\n[[rules]]\nid = \"ios\"\naction = \"prohibit\"\napp_ids = [{}]\nplatforms = [\"ios\"]\nrationale = \"r\"\nauthority = \"a\"\n\n[[rules]]\nid = \"android\"\naction = \"prohibit\"\napp_ids = [\"com.tencent.mm\"]\nplatforms = [\"android\"]\nrationale = \"r\"\nauthority = \"a\"\n",
+            ios.join(", ")
+        );
+        let p = crate::parse_policy(&src, "p.toml").expect("policy");
+        let out = export(&p, Target::Intune, &ExportOptions::default()).expect("export");
+        let v: Value = serde_json::from_str(&out.content).expect("json");
+        let pols = v["policies"].as_array().expect("policies");
+        assert_eq!(pols.len(), 2);
+        assert_eq!(pols[0]["displayName"], "p (iOS restricted apps 1/2)");
+        assert_eq!(
+            pols[0]["restrictedApps"].as_array().map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(pols[1]["restrictedApps"].as_array().map(Vec::len), Some(50));
+        for pol in pols {
+            assert_eq!(pol["@odata.type"], "#microsoft.graph.iosCompliancePolicy");
+            assert!(
+                !pol.to_string().contains("com.tencent.mm"),
+                "no Android id in an iOS object"
+            );
+        }
+        let apps = v["androidEnterprise"]["apps"].as_array().expect("apps");
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0]["packageId"], "com.tencent.mm");
+        assert_eq!(
+            apps[0]["assign"]["mobileAppAssignments"][0]["intent"],
+            "uninstall"
+        );
+        assert!(!out.content.contains("androidCompliancePolicy"));
+        assert!(is_android_package("com.tencent.mm"));
+        assert!(!is_android_package("com.ios-only.app1"));
+        assert!(!is_android_package("single"));
+        assert!(!is_android_package("com.1bad"));
+    }
 
     #[test]
     fn globs_translate() {

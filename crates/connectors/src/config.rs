@@ -25,6 +25,8 @@ use serde::Deserialize;
 pub enum ConnectorConfig {
     /// Google's Android Management API.
     Amapi(AmapiConfig),
+    /// Microsoft Intune through Microsoft Graph (`crate::intune`).
+    Intune(crate::intune::IntuneConfig),
     /// Apple MDM through a NanoMDM-compatible command API (`crate::nanomdm`).
     Nanomdm(crate::nanomdm::NanoMdmConfig),
 }
@@ -34,6 +36,7 @@ impl ConnectorConfig {
     pub fn name(&self) -> &str {
         match self {
             ConnectorConfig::Amapi(c) => &c.name,
+            ConnectorConfig::Intune(c) => &c.name,
             ConnectorConfig::Nanomdm(c) => &c.name,
         }
     }
@@ -42,6 +45,7 @@ impl ConnectorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Amapi(_) => "amapi",
+            ConnectorConfig::Intune(_) => "intune",
             ConnectorConfig::Nanomdm(_) => "nanomdm",
         }
     }
@@ -50,6 +54,7 @@ impl ConnectorConfig {
     pub fn interval_secs(&self) -> u64 {
         match self {
             ConnectorConfig::Amapi(c) => c.interval_secs.max(1),
+            ConnectorConfig::Intune(c) => c.interval_secs.max(1),
             ConnectorConfig::Nanomdm(c) => c.interval_secs.max(1),
         }
     }
@@ -58,6 +63,7 @@ impl ConnectorConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ConnectorConfig::Amapi(c) => c.validate(),
+            ConnectorConfig::Intune(c) => c.validate(),
             ConnectorConfig::Nanomdm(c) => c.validate(),
         }
     }

@@ -8,6 +8,8 @@
 //! - [`config`]: the `[[connector]]` sections of `server.toml`.
 //! - [`amapi`]: Google's Android Management API (service-account JWT, devices pull with
 //!   paging, read-modify-write merge of `BLOCKED` apps into a policy, reconcile).
+//! - [`intune`]: Microsoft Intune through Graph (client credentials, `managedDevices` and
+//!   `detectedApps`, iOS `restrictedApps` split by 100, Android Enterprise `uninstall`).
 //! - [`nanomdm`]: Apple MDM through a NanoMDM-compatible command API (command plists
 //!   enqueued with `PUT /v1/enqueue/{ids}`, the acknowledge webhook's HMAC and body).
 //! - [`http`]: the retrying JSON client every connector shares (429 with `Retry-After`, 5xx,
@@ -17,6 +19,7 @@
 pub mod amapi;
 pub mod config;
 pub mod http;
+pub mod intune;
 pub mod nanomdm;
 pub mod notify;
 

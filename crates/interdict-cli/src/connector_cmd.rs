@@ -100,6 +100,17 @@ pub(crate) fn run(cmd: ConnectorCmd) -> anyhow::Result<ExitCode> {
                             writeln!(out, "  warning: {w}")?;
                         }
                     }
+                    if let Some(p) = &report.intune_push {
+                        let verb = if p.outcome.applied { "applied" } else { "dry run" };
+                        writeln!(out, "push to Intune ({verb}):")?;
+                        write!(out, "{}", p.diff)?;
+                        for w in &p.outcome.warnings {
+                            writeln!(out, "  warning: {w}")?;
+                        }
+                    }
+                    for w in &report.warnings {
+                        writeln!(out, "  note: {w}")?;
+                    }
                     if let Some(n) = &report.nanomdm {
                         writeln!(
                             out,

@@ -18,6 +18,7 @@
 
 mod assessments;
 mod canonical;
+mod connector_lookup;
 mod connectors;
 mod dashboard;
 mod days;

@@ -4,6 +4,7 @@ mod assess;
 mod assess_ipa;
 mod audit;
 mod connectors;
+mod intune;
 mod logs;
 mod nanomdm;
 mod net;

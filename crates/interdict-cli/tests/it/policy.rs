@@ -382,6 +382,31 @@ fn export_amapi_and_intune_field_names() {
         ios["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["gracePeriodHours"],
         0
     );
+    // No Android device-administrator compliance policy (retired for Google Play devices in
+    // 2024): Android goes out as the Android Enterprise form, never in an iOS object.
+    assert!(pols
+        .iter()
+        .all(|p| p["@odata.type"] == "#microsoft.graph.iosCompliancePolicy"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("androidCompliancePolicy"));
+    let ae = &v["androidEnterprise"];
+    assert_eq!(ae["playStore"]["playStoreMode"], "blockList");
+    assert_eq!(
+        ae["playStore"]["@odata.type"],
+        "#microsoft.graph.androidDeviceOwnerGeneralDeviceConfiguration"
+    );
+    let apps = ae["apps"].as_array().expect("android apps");
+    let wechat = apps
+        .iter()
+        .find(|a| a["packageId"] == "com.tencent.mm")
+        .expect("com.tencent.mm");
+    let asg = &wechat["assign"]["mobileAppAssignments"][0];
+    assert_eq!(asg["intent"], "uninstall");
+    assert_eq!(asg["@odata.type"], "#microsoft.graph.mobileAppAssignment");
+    assert!(
+        stderr(&out).contains("listed for both Android and iOS"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
