@@ -164,6 +164,7 @@ fn ownership_str(o: Ownership) -> &'static str {
 }
 
 /// One device as any connector reports it, ready for the check-in evaluation.
+#[derive(Clone)]
 pub(crate) struct Ingest {
     /// The device row and what else the MDM says.
     pub(crate) mdm: MdmDevice,

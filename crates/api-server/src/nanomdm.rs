@@ -33,6 +33,8 @@ use crate::{ApiError, AppState};
 
 /// Most removals listed in a sync's report (the counts are whole).
 const MAX_LISTED: usize = 1000;
+/// Tries of a webhook's write before it is answered 500 (another writer on the database).
+const WRITE_ATTEMPTS: u32 = 4;
 /// Seconds a webhook's `created_at` may be ahead of this server's clock.
 const MAX_FUTURE_SECS: i64 = 300;
 
@@ -724,17 +726,31 @@ async fn inventory_answer(
         gone: "the app is gone from the device's InstalledApplicationList",
     };
     let connector = ConnectorConfig::Nanomdm(cfg.clone());
-    let mut sync_report = SyncReport::new(&connector);
     let active = state.active_policy();
-    ingest(
-        &state.store,
-        &cfg.name,
-        active.as_deref(),
-        vec![item],
-        at,
-        &mut sync_report,
-    )
-    .await?;
+    // NanoMDM does not post a webhook twice: a write that meets another writer (a sync in
+    // another process on the same SQLite file) is tried again, a few times, before a 500.
+    let mut attempt = 0u32;
+    let sync_report = loop {
+        let mut r = SyncReport::new(&connector);
+        match ingest(
+            &state.store,
+            &cfg.name,
+            active.as_deref(),
+            vec![item.clone()],
+            at,
+            &mut r,
+        )
+        .await
+        {
+            Ok(()) => break r,
+            Err(e) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(connector = %cfg.name, error = %e, "storing an inventory failed; trying again");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25u64 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     if let Some(e) = sync_report.item_errors.first() {
         return Ok(Json(json!({"result": "ignored", "why": e.to_string()})));
     }
@@ -844,11 +860,23 @@ async fn removal_answer(
         }),
         _ => None,
     };
-    if !state
-        .store
-        .nanomdm_command_answered(cmd, status, &detail, at, result.as_ref())
-        .await?
-    {
+    let mut attempt = 0u32;
+    let answered = loop {
+        match state
+            .store
+            .nanomdm_command_answered(cmd, status, &detail, at, result.as_ref())
+            .await
+        {
+            Ok(a) => break a,
+            Err(e) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(connector = %cfg.name, error = %e, "storing a result failed; trying again");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25u64 << attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if !answered {
         return Err(ApiError::Conflict(format!(
             "replayed: command {} of {} was already answered",
             cmd.command_uuid, cmd.enrollment_id
