@@ -120,16 +120,7 @@ fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
-/// Counters of one client's requests (shown with the sync's result).
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Counters {
-    /// Requests sent.
-    pub requests: u64,
-    /// Retries after 429, 5xx or a transport failure.
-    pub retries: u64,
-    /// Access tokens fetched.
-    pub tokens: u64,
-}
+pub use crate::http::Counters;
 
 /// A client of one enterprise.
 pub struct AmapiClient {
@@ -137,7 +128,7 @@ pub struct AmapiClient {
     signer: JwtSigner,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<String>>,
-    counters: std::sync::Mutex<Counters>,
+    pacing: http::Pacing,
     /// First backoff step (tests shorten it).
     pub backoff_base: Duration,
 }
@@ -157,7 +148,7 @@ impl AmapiClient {
             signer,
             http: http::client(Duration::from_secs(cfg.timeout_secs.max(1)))?,
             token: tokio::sync::Mutex::new(None),
-            counters: std::sync::Mutex::new(Counters::default()),
+            pacing: http::Pacing::default(),
             backoff_base: Duration::from_millis(500),
         })
     }
@@ -169,21 +160,15 @@ impl AmapiClient {
 
     /// Request counters so far.
     pub fn counters(&self) -> Counters {
-        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
+        self.pacing.counters()
     }
 
     fn count(&self, f: impl FnOnce(&mut Counters)) {
-        if let Ok(mut c) = self.counters.lock() {
-            f(&mut c);
-        }
+        self.pacing.count(f);
     }
 
     async fn wait(&self, attempt: u32, headers: Option<&reqwest::header::HeaderMap>) {
-        let d = headers
-            .and_then(http::retry_after)
-            .unwrap_or_else(|| http::backoff(self.backoff_base, attempt));
-        self.count(|c| c.retries += 1);
-        tokio::time::sleep(d).await;
+        self.pacing.wait(self.backoff_base, attempt, headers).await;
     }
 
     /// An access token, fetched when there is none or `refresh`.
@@ -194,65 +179,23 @@ impl AmapiClient {
         }
         let url = self.signer.key().token_uri.clone();
         let attempts = self.cfg.max_attempts.max(1);
-        for attempt in 0..attempts {
-            let body = format!(
-                "grant_type={}&assertion={}",
-                http::encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                self.signer.assertion(now_s())
-            );
-            self.count(|c| c.requests += 1);
-            let resp = self
-                .http
-                .post(&url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await;
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) if attempt + 1 < attempts => {
-                    tracing::warn!(error = %e, "token endpoint unreachable; retrying");
-                    self.wait(attempt, None).await;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(ConnError::Transport {
-                        method: "POST".into(),
-                        url,
-                        message: e.to_string(),
-                    })
-                }
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = http::read_body(resp, &url).await?;
-            match http::classify(status) {
-                Class::Ok => {
-                    #[derive(Deserialize)]
-                    struct Tok {
-                        access_token: String,
-                    }
-                    let t: Tok =
-                        serde_json::from_slice(&body).map_err(|e| ConnError::Malformed {
-                            url: url.clone(),
-                            message: e.to_string(),
-                        })?;
-                    self.count(|c| c.tokens += 1);
-                    *guard = Some(t.access_token.clone());
-                    return Ok(t.access_token);
-                }
-                Class::Retry if attempt + 1 < attempts => {
-                    self.wait(attempt, Some(&headers)).await;
-                }
-                _ => {
-                    return Err(ConnError::Auth(format!(
-                        "token endpoint {url}: HTTP {status}: {}",
-                        http::snippet(&body)
-                    )))
-                }
-            }
-        }
-        Err(ConnError::Auth(format!("token endpoint {url}: no answer")))
+        let t = http::fetch_token(
+            &self.http,
+            &url,
+            || {
+                format!(
+                    "grant_type={}&assertion={}",
+                    http::encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    self.signer.assertion(now_s())
+                )
+            },
+            attempts,
+            &self.pacing,
+            self.backoff_base,
+        )
+        .await?;
+        *guard = Some(t.clone());
+        Ok(t)
     }
 
     /// One API call with retries; `path` is relative to `{base_url}/v1/`.

@@ -104,6 +104,115 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+/// Counters of one client's requests (shown with the sync's result).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Counters {
+    /// Requests sent.
+    pub requests: u64,
+    /// Retries after 429, 5xx or a transport failure.
+    pub retries: u64,
+    /// Access tokens fetched.
+    pub tokens: u64,
+}
+
+/// A client's request counters and its pacing between retries: `Retry-After` when the
+/// service sent one, else exponential backoff from the client's base step.
+#[derive(Default)]
+pub(crate) struct Pacing {
+    counters: std::sync::Mutex<Counters>,
+}
+
+impl Pacing {
+    /// The counters so far.
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn count(&self, f: impl FnOnce(&mut Counters)) {
+        if let Ok(mut c) = self.counters.lock() {
+            f(&mut c);
+        }
+    }
+
+    /// Waits before retry number `attempt`, and counts the retry.
+    pub(crate) async fn wait(
+        &self,
+        base: Duration,
+        attempt: u32,
+        headers: Option<&reqwest::header::HeaderMap>,
+    ) {
+        let d = headers
+            .and_then(retry_after)
+            .unwrap_or_else(|| backoff(base, attempt));
+        self.count(|c| c.retries += 1);
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// Fetches an OAuth 2.0 access token: POSTs the form `form()` gives (built again for each
+/// attempt, so that a signed assertion is fresh) to `url`, retrying transport failures, 429
+/// and 5xx up to `attempts` times.
+pub(crate) async fn fetch_token(
+    http: &reqwest::Client,
+    url: &str,
+    form: impl Fn() -> String,
+    attempts: u32,
+    pacing: &Pacing,
+    base: Duration,
+) -> Result<String, ConnError> {
+    for attempt in 0..attempts {
+        pacing.count(|c| c.requests += 1);
+        let resp = http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form())
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) if attempt + 1 < attempts => {
+                tracing::warn!(error = %e, "token endpoint unreachable; retrying");
+                pacing.wait(base, attempt, None).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(ConnError::Transport {
+                    method: "POST".into(),
+                    url: url.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = read_body(resp, url).await?;
+        match classify(status) {
+            Class::Ok => {
+                #[derive(serde::Deserialize)]
+                struct Tok {
+                    access_token: String,
+                }
+                let t: Tok = serde_json::from_slice(&body).map_err(|e| ConnError::Malformed {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                })?;
+                pacing.count(|c| c.tokens += 1);
+                return Ok(t.access_token);
+            }
+            Class::Retry if attempt + 1 < attempts => {
+                pacing.wait(base, attempt, Some(&headers)).await;
+            }
+            _ => {
+                return Err(ConnError::Auth(format!(
+                    "token endpoint {url}: HTTP {status}: {}",
+                    snippet(&body)
+                )))
+            }
+        }
+    }
+    Err(ConnError::Auth(format!("token endpoint {url}: no answer")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::amapi::Counters;
 use crate::config::PushMode;
+use crate::http::Counters;
 use crate::http::{self, Class};
 use crate::{ConnError, ItemError};
 
@@ -388,7 +388,7 @@ pub struct IntuneClient {
     token_url: String,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<String>>,
-    counters: std::sync::Mutex<Counters>,
+    pacing: http::Pacing,
     /// First backoff step (tests shorten it).
     pub backoff_base: Duration,
 }
@@ -403,7 +403,7 @@ impl IntuneClient {
             cfg: cfg.clone(),
             http: http::client(Duration::from_secs(cfg.timeout_secs.max(1)))?,
             token: tokio::sync::Mutex::new(None),
-            counters: std::sync::Mutex::new(Counters::default()),
+            pacing: http::Pacing::default(),
             backoff_base: Duration::from_millis(500),
         })
     }
@@ -415,21 +415,15 @@ impl IntuneClient {
 
     /// Request counters so far.
     pub fn counters(&self) -> Counters {
-        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
+        self.pacing.counters()
     }
 
     fn count(&self, f: impl FnOnce(&mut Counters)) {
-        if let Ok(mut c) = self.counters.lock() {
-            f(&mut c);
-        }
+        self.pacing.count(f);
     }
 
     async fn wait(&self, attempt: u32, headers: Option<&reqwest::header::HeaderMap>) {
-        let d = headers
-            .and_then(http::retry_after)
-            .unwrap_or_else(|| http::backoff(self.backoff_base, attempt));
-        self.count(|c| c.retries += 1);
-        tokio::time::sleep(d).await;
+        self.pacing.wait(self.backoff_base, attempt, headers).await;
     }
 
     fn token_form(&self) -> String {
@@ -467,60 +461,17 @@ impl IntuneClient {
         }
         let url = self.token_url.clone();
         let attempts = self.cfg.max_attempts.max(1);
-        for attempt in 0..attempts {
-            self.count(|c| c.requests += 1);
-            let resp = self
-                .http
-                .post(&url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(self.token_form())
-                .send()
-                .await;
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) if attempt + 1 < attempts => {
-                    tracing::warn!(error = %e, "token endpoint unreachable; retrying");
-                    self.wait(attempt, None).await;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(ConnError::Transport {
-                        method: "POST".into(),
-                        url,
-                        message: e.to_string(),
-                    })
-                }
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = http::read_body(resp, &url).await?;
-            match http::classify(status) {
-                Class::Ok => {
-                    #[derive(Deserialize)]
-                    struct Tok {
-                        access_token: String,
-                    }
-                    let t: Tok =
-                        serde_json::from_slice(&body).map_err(|e| ConnError::Malformed {
-                            url: url.clone(),
-                            message: e.to_string(),
-                        })?;
-                    self.count(|c| c.tokens += 1);
-                    *guard = Some(t.access_token.clone());
-                    return Ok(t.access_token);
-                }
-                Class::Retry if attempt + 1 < attempts => {
-                    self.wait(attempt, Some(&headers)).await;
-                }
-                _ => {
-                    return Err(ConnError::Auth(format!(
-                        "token endpoint {url}: HTTP {status}: {}",
-                        http::snippet(&body)
-                    )))
-                }
-            }
-        }
-        Err(ConnError::Auth(format!("token endpoint {url}: no answer")))
+        let t = http::fetch_token(
+            &self.http,
+            &url,
+            || self.token_form(),
+            attempts,
+            &self.pacing,
+            self.backoff_base,
+        )
+        .await?;
+        *guard = Some(t.clone());
+        Ok(t)
     }
 
     /// One Graph call with retries; `url` is absolute (a `@odata.nextLink` is followed as

@@ -23,8 +23,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::amapi::Counters;
 use crate::config::PushMode;
+use crate::http::Counters;
 use crate::http::{self, Class};
 use crate::{ConnError, ItemError};
 
@@ -374,7 +374,7 @@ pub struct NanoMdmClient {
     cfg: NanoMdmConfig,
     key: String,
     http: reqwest::Client,
-    counters: std::sync::Mutex<Counters>,
+    pacing: http::Pacing,
     /// First backoff step (tests shorten it).
     pub backoff_base: Duration,
 }
@@ -417,7 +417,7 @@ impl NanoMdmClient {
             cfg: cfg.clone(),
             key,
             http: http::client(Duration::from_secs(cfg.timeout_secs.max(1)))?,
-            counters: std::sync::Mutex::new(Counters::default()),
+            pacing: http::Pacing::default(),
             backoff_base: Duration::from_millis(500),
         })
     }
@@ -429,21 +429,15 @@ impl NanoMdmClient {
 
     /// Request counters so far.
     pub fn counters(&self) -> Counters {
-        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
+        self.pacing.counters()
     }
 
     fn count(&self, f: impl FnOnce(&mut Counters)) {
-        if let Ok(mut c) = self.counters.lock() {
-            f(&mut c);
-        }
+        self.pacing.count(f);
     }
 
     async fn wait(&self, attempt: u32, headers: Option<&reqwest::header::HeaderMap>) {
-        let d = headers
-            .and_then(http::retry_after)
-            .unwrap_or_else(|| http::backoff(self.backoff_base, attempt));
-        self.count(|c| c.retries += 1);
-        tokio::time::sleep(d).await;
+        self.pacing.wait(self.backoff_base, attempt, headers).await;
     }
 
     /// `PUT /v1/enqueue/{ids}` with the command's plist. 429, 5xx and transport failures are
